@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright(c) 2026 The dslab authors
+ */
+/*
+ * Sheaves and barns (slub.c: alloc_empty_sheaf(), sheaf_flush_unused(),
+ * refill_sheaf(), barn_get_full_sheaf(), barn_put_full_sheaf(), ...).
+ *
+ * A barn keeps, per cache and socket, full sheaves (ready to become an
+ * lcore's main on allocation) and empty ones (ready to take frees), up to
+ * the cache's limits. Barn::lock covers only the two lists and their counts:
+ * no allocation, flush or refill happens under it. Counts are read racily
+ * before locking to skip a useless lock; they are re-checked under it.
+ * A sheaf in a barn holds objects of the barn's socket only.
+ */
+#include <cstdlib>
+#include <new>
+
+#include "internal.h"
+
+namespace dslab {
+
+Barn *barn_create() { return new (std::nothrow) Barn(); }
+
+dslab_sheaf *sheaf_alloc(dslab_cache_impl *c, unsigned lc, int socket, uint32_t capacity)
+{
+	/* Plain heap memory, first touched by the lcore that will use it. */
+	size_t sz = sizeof(dslab_sheaf) + (size_t)capacity * sizeof(void *);
+	auto *s = unlikely(fault_hit(DSLAB_FAULT_SHEAF))
+			  ? nullptr
+			  : static_cast<dslab_sheaf *>(aligned_alloc(64, RTE_ALIGN_CEIL(sz, (size_t)64)));
+
+	if (s == nullptr)
+		return nullptr;
+	s->next = nullptr;
+	s->size = 0;
+	s->capacity = capacity;
+	s->socket = socket;
+	s->oversize = capacity > c->capacity;
+	stat_add(c, lc, STAT_sheaf_alloc, 1);
+	return s;
+}
+
+void sheaf_free(dslab_cache_impl *c, unsigned lc, dslab_sheaf *s)
+{
+	RTE_ASSERT(s->size == 0);
+	stat_add(c, lc, STAT_sheaf_free, 1);
+	free(s);
+}
+
+void sheaf_flush(dslab_cache_impl *c, unsigned lc, dslab_sheaf *s)
+{
+	if (s->size == 0)
+		return;
+	node_free(c, s->socket, s->size, s->objects);
+	s->size = 0;
+	stat_add(c, lc, STAT_sheaf_flush, 1);
+}
+
+bool sheaf_refill(dslab_cache_impl *c, unsigned lc, dslab_sheaf *s, uint32_t want)
+{
+	if (want > s->capacity)
+		want = s->capacity;
+	if (s->size >= want)
+		return true;
+	s->size += node_alloc(c, s->socket, want - s->size, &s->objects[s->size]);
+	stat_add(c, lc, STAT_sheaf_refill, 1);
+	return s->size >= want;
+}
+
+dslab_sheaf *barn_get_full(dslab_cache_impl *c, unsigned lc, int socket)
+{
+	Barn *b = c->barn[socket];
+	dslab_sheaf *s = nullptr;
+
+	if (__atomic_load_n(&b->nr_full, __ATOMIC_RELAXED) != 0) {
+		Guard<SpinLock> g(b->lock);
+		if ((s = b->full) != nullptr) {
+			b->full = s->next;
+			__atomic_store_n(&b->nr_full, b->nr_full - 1, __ATOMIC_RELAXED);
+		}
+	}
+	stat_add(c, lc, s != nullptr ? STAT_barn_get : STAT_barn_get_fail, 1);
+	return s;
+}
+
+dslab_sheaf *barn_get_empty(dslab_cache_impl *c, unsigned lc, int socket)
+{
+	Barn *b = c->barn[socket];
+	dslab_sheaf *s = nullptr;
+
+	if (__atomic_load_n(&b->nr_empty, __ATOMIC_RELAXED) != 0) {
+		Guard<SpinLock> g(b->lock);
+		if ((s = b->empty) != nullptr) {
+			b->empty = s->next;
+			__atomic_store_n(&b->nr_empty, b->nr_empty - 1, __ATOMIC_RELAXED);
+		}
+	}
+	stat_add(c, lc, s != nullptr ? STAT_barn_get : STAT_barn_get_fail, 1);
+	return s;
+}
+
+bool barn_put_full(dslab_cache_impl *c, unsigned lc, dslab_sheaf *s)
+{
+	Barn *b = c->barn[s->socket];
+	bool ok = false;
+
+	if (__atomic_load_n(&b->nr_full, __ATOMIC_RELAXED) < c->max_full) {
+		Guard<SpinLock> g(b->lock);
+		if (b->nr_full < c->max_full) {
+			s->next = b->full;
+			b->full = s;
+			__atomic_store_n(&b->nr_full, b->nr_full + 1, __ATOMIC_RELAXED);
+			ok = true;
+		}
+	}
+	stat_add(c, lc, ok ? STAT_barn_put : STAT_barn_put_fail, 1);
+	return ok;
+}
+
+void barn_put_empty(dslab_cache_impl *c, unsigned lc, dslab_sheaf *s)
+{
+	Barn *b = c->barn[s->socket];
+
+	RTE_ASSERT(s->size == 0 && !s->oversize);
+	if (__atomic_load_n(&b->nr_empty, __ATOMIC_RELAXED) < c->max_empty) {
+		Guard<SpinLock> g(b->lock);
+		if (b->nr_empty < c->max_empty) {
+			s->next = b->empty;
+			b->empty = s;
+			__atomic_store_n(&b->nr_empty, b->nr_empty + 1, __ATOMIC_RELAXED);
+			stat_add(c, lc, STAT_barn_put, 1);
+			return;
+		}
+	}
+	stat_add(c, lc, STAT_barn_put_fail, 1);
+	sheaf_free(c, lc, s);
+}
+
+void barn_drain(dslab_cache_impl *c, int socket)
+{
+	Barn *b = c->barn[socket];
+	dslab_sheaf *full, *empty;
+	unsigned lc = rte_lcore_id();
+
+	{
+		Guard<SpinLock> g(b->lock);
+		full = b->full;
+		empty = b->empty;
+		b->full = b->empty = nullptr;
+		__atomic_store_n(&b->nr_full, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&b->nr_empty, 0, __ATOMIC_RELAXED);
+	}
+	for (dslab_sheaf *s = full, *next; s != nullptr; s = next) {
+		next = s->next;
+		sheaf_flush(c, lc, s);
+		sheaf_free(c, lc, s);
+	}
+	for (dslab_sheaf *s = empty, *next; s != nullptr; s = next) {
+		next = s->next;
+		sheaf_free(c, lc, s);
+	}
+}
+
+} // namespace dslab

@@ -1,0 +1,379 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright(c) 2026 The dslab authors
+ */
+#ifndef DSLAB_PCS_H
+#define DSLAB_PCS_H
+
+/**
+ * @file
+ * Per-lcore sheaves: the layout the inline fast paths need, and the fast
+ * paths themselves. Include dslab.h, not this file. The structures here are
+ * not API: only the functions are.
+ *
+ * Fast-path budget (mimalloc style): alloc is one TLS read, one cache line of
+ * the lcore's own (struct dslab_pcs), one load from the sheaf; free adds one
+ * page-map load to learn the object's socket. No atomic read-modify-write,
+ * no fence, no lock. Everything else returns into a *_slow() function.
+ *
+ * Invariant: an lcore's sheaves hold only objects of that lcore's socket
+ * (the free fast path compares the page-map tag with pcs.socket_tag).
+ */
+
+#include <string.h>
+
+#include <rte_branch_prediction.h>
+#include <rte_common.h>
+#include <rte_lcore.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Marks for functions on the fast path and out of line (snmalloc style). */
+#define DSLAB_FAST_PATH __rte_always_inline
+#define DSLAB_SLOW_PATH __rte_noinline __rte_cold
+
+/** Page-map granule: every chunk is a multiple of it and aligned to it. */
+#define DSLAB_PM_SHIFT 21
+/** Tag bits of a page-map entry: DSLAB_PM_VALID | socket. */
+#define DSLAB_PM_TAG_MASK 63u
+#define DSLAB_PM_VALID 32u
+#define DSLAB_PM_TAG(socket) (DSLAB_PM_VALID | (uint32_t)(socket))
+
+/**
+ * The page map: entry i describes the granule at address i << DSLAB_PM_SHIFT.
+ * An entry is 0 (not dslab memory) or a chunk descriptor address (64-byte
+ * aligned) or'ed with its tag. Entries are published with release stores
+ * before any object of the chunk is handed out.
+ */
+struct dslab_pagemap {
+	uintptr_t *map;
+	uintptr_t nentries; /**< 0 when the map could not be reserved */
+};
+extern struct dslab_pagemap dslab_pagemap;
+
+/** The part of a chunk descriptor the fast path reads. */
+struct dslab_chunk_pub {
+	struct dslab_cache *cache; /**< NULL: a large (kvmalloc) region */
+};
+
+/** A sheaf: header and an array of free objects. */
+struct dslab_sheaf {
+	struct dslab_sheaf *next; /**< link in a barn or rcu pending list */
+	uint32_t size;            /**< objects held (stale while main or rcu_free) */
+	uint32_t capacity;        /**< slots in objects[] */
+	int32_t socket;           /**< socket whose objects it holds */
+	uint32_t oversize;        /**< a prefilled sheaf above the cache capacity */
+	/* rcu sheaves only (rcu.cpp) */
+	struct dslab_cache_impl *cache; /**< owner, for per-lcore lists */
+	uint64_t token;           /**< QSBR token once submitted */
+	uint64_t since;           /**< TSC of its first object */
+	struct dslab_sheaf *open_prev, *open_next; /**< lcore's open list */
+	void *objects[];
+};
+
+/**
+ * One lcore's sheaves of one cache: two cache lines, written only by its
+ * lcore (and by destroy, which runs with no concurrent user). The first is
+ * all that alloc and free touch; the second is kfree_rcu's.
+ */
+struct dslab_pcs {
+	void **main_objs;     /**< main->objects */
+	uint32_t main_size;   /**< objects in main; authoritative while main */
+	uint32_t capacity;    /**< sheaf capacity, 0 until the lcore is set up */
+	uint32_t socket_tag;  /**< DSLAB_PM_TAG(lcore's socket), 0 until set up */
+	uint32_t zero;        /**< DSLAB_F_ZERO when the cache zeroes objects */
+	struct dslab_sheaf *main;
+	struct dslab_sheaf *spare;    /**< NULL, empty or full */
+	uint64_t alloc_cpu_sheaf;     /**< counters, read with relaxed loads */
+	uint64_t free_cpu_sheaf;
+	/* second line: the rcu sheaf (rcu.cpp) */
+	void **rcu_objs __rte_cache_aligned; /**< rcu_free->objects */
+	uint32_t rcu_size;    /**< objects in rcu_free; authoritative */
+	uint32_t rcu_limit;   /**< fast path while rcu_size < rcu_limit, 0: slow */
+	struct dslab_sheaf *rcu_free; /**< batching kfree_rcu, or NULL */
+	uint64_t free_rcu_sheaf;      /**< counter */
+} __rte_cache_aligned;
+
+/** An object cache: a read-mostly line, then one line per lcore. */
+struct dslab_cache {
+	uint32_t obj_size; /**< usable bytes of an object */
+	uint32_t flags;
+	struct dslab_cache_impl *impl;
+	struct dslab_pcs pcs[RTE_MAX_LCORE] __rte_cache_aligned;
+};
+
+/** kmalloc caches by size for sizes 1..DSLAB_KMALLOC_FAST_MAX, index (size-1)>>3. */
+#define DSLAB_KMALLOC_FAST_MAX 1024u
+extern struct dslab_cache *dslab_kmalloc_fast[DSLAB_KMALLOC_FAST_MAX / 8];
+
+#if DSLAB_CHECKED
+/* Checked builds: verify ownership and allocation state (out of line). */
+int dslab_check_free_(struct dslab_cache *cache, const void *obj);
+void dslab_check_alloc_(struct dslab_cache *cache, void *obj);
+#endif
+
+/** Relaxed counter increment: a plain load/add/store, readable by others. */
+#define DSLAB_STAT_ADD_(field, n) \
+	__atomic_store_n(&(field), (field) + (n), __ATOMIC_RELAXED)
+
+static DSLAB_FAST_PATH uintptr_t
+dslab_pm_entry_(const void *obj)
+{
+	uintptr_t i = (uintptr_t)obj >> DSLAB_PM_SHIFT;
+
+	if (unlikely(i >= dslab_pagemap.nentries))
+		return 0;
+	return __atomic_load_n(&dslab_pagemap.map[i], __ATOMIC_ACQUIRE);
+}
+
+static DSLAB_FAST_PATH void *
+dslab_alloc_finish_(struct dslab_cache *cache, void *obj, unsigned flags)
+{
+#if DSLAB_CHECKED
+	if (obj != NULL)
+		dslab_check_alloc_(cache, obj);
+#endif
+	if (unlikely((flags & DSLAB_F_ZERO) && obj != NULL))
+		memset(obj, 0, cache->obj_size);
+	return obj;
+}
+
+/**
+ * Allocate an object from a cache.
+ *
+ * @param cache the cache.
+ * @param flags DSLAB_F_* (0: defaults).
+ * @return the object, or NULL with rte_errno: EINVAL (NULL cache), ENOMEM.
+ * Thread safety: any thread; on an lcore, its own sheaves serve it.
+ */
+static DSLAB_FAST_PATH void *
+dslab_alloc(struct dslab_cache *cache, unsigned flags)
+{
+	unsigned lc = rte_lcore_id();
+
+	if (likely(lc < RTE_MAX_LCORE && cache != NULL)) {
+		struct dslab_pcs *p = &cache->pcs[lc];
+		uint32_t n = p->main_size;
+
+		if (likely(n != 0)) {
+			void *obj = p->main_objs[n - 1];
+
+			p->main_size = n - 1;
+			DSLAB_STAT_ADD_(p->alloc_cpu_sheaf, 1);
+			return dslab_alloc_finish_(cache, obj, flags | p->zero);
+		}
+	}
+	return dslab_alloc_finish_(cache, dslab_alloc_slow(cache, flags),
+				   flags | (cache ? cache->flags & DSLAB_F_ZERO : 0));
+}
+
+/* Free with the page-map entry already read. */
+static DSLAB_FAST_PATH void
+dslab_free_entry_(struct dslab_cache *cache, void *obj, uintptr_t e)
+{
+	unsigned lc = rte_lcore_id();
+
+	if (likely(lc < RTE_MAX_LCORE)) {
+		struct dslab_pcs *p = &cache->pcs[lc];
+		uint32_t n = p->main_size;
+
+		if (likely((e & DSLAB_PM_TAG_MASK) == p->socket_tag &&
+			   n < p->capacity)) {
+			p->main_objs[n] = obj;
+			p->main_size = n + 1;
+			DSLAB_STAT_ADD_(p->free_cpu_sheaf, 1);
+			return;
+		}
+	}
+	dslab_free_slow(cache, obj);
+}
+
+/**
+ * Free an object to its cache. NULL is a no-op. An object of another socket
+ * goes home, never into the caller's sheaves. A pointer dslab never handed
+ * out is reported in the log and not followed.
+ *
+ * @param cache the cache the object was allocated from.
+ * @param obj the object, or NULL.
+ * Thread safety: any thread.
+ */
+static DSLAB_FAST_PATH void
+dslab_free(struct dslab_cache *cache, void *obj)
+{
+#if DSLAB_CHECKED
+	if (obj == NULL || !dslab_check_free_(cache, obj))
+		return;
+#endif
+	if (unlikely(cache == NULL)) {
+		dslab_free_slow(cache, obj);
+		return;
+	}
+	dslab_free_entry_(cache, obj, dslab_pm_entry_(obj));
+}
+
+/**
+ * Allocate @p n objects, all or nothing.
+ *
+ * @param cache the cache.
+ * @param flags DSLAB_F_* (0: defaults).
+ * @param n number of objects.
+ * @param objs array of at least @p n slots.
+ * @return @p n, or 0 with rte_errno (EINVAL, ENOMEM) and nothing allocated.
+ * Thread safety: any thread.
+ */
+static DSLAB_FAST_PATH unsigned
+dslab_alloc_bulk(struct dslab_cache *cache, unsigned flags, unsigned n,
+		 void **objs)
+{
+	unsigned lc = rte_lcore_id();
+
+	if (likely(lc < RTE_MAX_LCORE && cache != NULL && n != 0 &&
+		   (flags | cache->flags | DSLAB_CHECKED) == 0)) {
+		struct dslab_pcs *p = &cache->pcs[lc];
+		uint32_t size = p->main_size;
+
+		if (likely(size >= n)) {
+			void **src = &p->main_objs[size - n];
+			unsigned i;
+
+			for (i = 0; i < n; i++)
+				objs[i] = src[i];
+			p->main_size = size - n;
+			DSLAB_STAT_ADD_(p->alloc_cpu_sheaf, n);
+			return n;
+		}
+	}
+	return dslab_alloc_bulk_slow(cache, flags, n, objs);
+}
+
+/**
+ * Free @p n objects (NULL entries are skipped).
+ * Thread safety: any thread.
+ */
+static DSLAB_FAST_PATH void
+dslab_free_bulk(struct dslab_cache *cache, unsigned n, void **objs)
+{
+	unsigned lc = rte_lcore_id();
+
+	if (likely(lc < RTE_MAX_LCORE && cache != NULL && !DSLAB_CHECKED)) {
+		struct dslab_pcs *p = &cache->pcs[lc];
+		uint32_t size = p->main_size;
+		unsigned i;
+
+		if (likely(size + n <= p->capacity)) {
+			for (i = 0; i < n; i++) {
+				uintptr_t e = dslab_pm_entry_(objs[i]);
+
+				if (unlikely((e & DSLAB_PM_TAG_MASK) !=
+					     p->socket_tag))
+					break;
+				p->main_objs[size + i] = objs[i];
+			}
+			p->main_size = size + i;
+			DSLAB_STAT_ADD_(p->free_cpu_sheaf, i);
+			if (likely(i == n))
+				return;
+			objs += i;
+			n -= i;
+		}
+	}
+	dslab_free_bulk_slow(cache, n, objs);
+}
+
+/**
+ * Allocate @p size bytes from the kmalloc size classes (above
+ * DSLAB_KMALLOC_MAX_SIZE: a large region).
+ * @return memory or NULL with rte_errno: EINVAL (size 0, not initialised),
+ *   ENOMEM.
+ * Thread safety: any thread.
+ */
+static DSLAB_FAST_PATH void *
+dslab_kmalloc(size_t size, unsigned flags)
+{
+	if (likely(size - 1 < DSLAB_KMALLOC_FAST_MAX)) {
+		struct dslab_cache *c = dslab_kmalloc_fast[(size - 1) >> 3];
+
+		if (likely(c != NULL))
+			return dslab_alloc(c, flags);
+	}
+	return dslab_kmalloc_slow(size, flags, -1);
+}
+
+/** dslab_kmalloc() with DSLAB_F_ZERO. */
+static DSLAB_FAST_PATH void *
+dslab_kzalloc(size_t size, unsigned flags)
+{
+	return dslab_kmalloc(size, flags | DSLAB_F_ZERO);
+}
+
+/**
+ * Free memory from any dslab allocator: kmalloc, kvmalloc or a cache (the
+ * cache is found from the address alone, in O(1)). NULL is a no-op; a
+ * pointer dslab never handed out is reported and not followed.
+ * Thread safety: any thread.
+ */
+static DSLAB_FAST_PATH void
+dslab_kfree(const void *obj)
+{
+	uintptr_t e = dslab_pm_entry_(obj);
+
+	if (likely(e != 0)) {
+		struct dslab_cache *c =
+			((const struct dslab_chunk_pub *)(e & ~(uintptr_t)DSLAB_PM_TAG_MASK))->cache;
+
+		if (likely(c != NULL)) {
+#if DSLAB_CHECKED
+			if (!dslab_check_free_(c, obj))
+				return;
+#endif
+			dslab_free_entry_(c, (void *)(uintptr_t)obj, e);
+			return;
+		}
+	}
+	dslab_kfree_slow(obj);
+}
+
+/**
+ * Free an object after a grace period (see dslab_rcu.h; the macro
+ * dslab_kfree_rcu(ptr, field) calls this). @p obj is memory from any dslab
+ * allocator; @p head is a struct dslab_rcu_head embedded in it, used only
+ * by the fallback path. NULL is a no-op; a pointer dslab never handed out is
+ * reported and not followed.
+ *
+ * Fast path: an lcore online in dslab's QSBR, a local object of a cache
+ * with sheaves, and an rcu sheaf that is neither empty (its first object
+ * stamps the time) nor about to fill (the last one submits it).
+ * Thread safety: any thread.
+ */
+static DSLAB_FAST_PATH void
+dslab_kfree_rcu_head(void *obj, struct dslab_rcu_head *head)
+{
+	uintptr_t e = dslab_pm_entry_(obj);
+	unsigned lc = rte_lcore_id();
+
+	if (likely(e != 0 && lc < RTE_MAX_LCORE && !DSLAB_CHECKED)) {
+		struct dslab_cache *c =
+			((const struct dslab_chunk_pub *)(e & ~(uintptr_t)DSLAB_PM_TAG_MASK))->cache;
+
+		if (likely(c != NULL)) {
+			struct dslab_pcs *p = &c->pcs[lc];
+			uint32_t n = p->rcu_size;
+
+			if (likely((e & DSLAB_PM_TAG_MASK) == p->socket_tag &&
+				   n < p->rcu_limit)) {
+				p->rcu_objs[n] = obj;
+				p->rcu_size = n + 1;
+				DSLAB_STAT_ADD_(p->free_rcu_sheaf, 1);
+				return;
+			}
+		}
+	}
+	dslab_kfree_rcu_slow(obj, head);
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DSLAB_PCS_H */

@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright(c) 2026 The dslab authors
+ */
+#ifndef DSLAB_RCU_H
+#define DSLAB_RCU_H
+
+/**
+ * @file
+ * kfree_rcu over DPDK quiescent-state RCU (rte_rcu_qsbr). Include dslab.h.
+ *
+ * An object handed to dslab_kfree_rcu() or dslab_kvfree_rcu() is freed only
+ * after every reader lcore online in dslab's QSBR variable has reported a
+ * quiescent state after the call.
+ *
+ * Batching: on an lcore online in the QSBR variable, a local object of a
+ * cache with sheaves goes into that lcore's rcu sheaf with no atomic
+ * operation; a full sheaf takes one QSBR token and, once its grace period
+ * has passed, becomes a full sheaf of the barn (its objects are allocated
+ * again without touching slabs). A partly filled sheaf is submitted at the
+ * lcore's first dslab_quiescent() after rcu_flush_us. Everything else
+ * (another socket's object, a cache without sheaves, a caller that is not an
+ * online lcore, no empty sheaf to be had) takes the fallback: batches under
+ * one token each, behind a short lock, never waiting for a grace period.
+ *
+ * The contract, as for every QSBR user: reader lcores go online
+ * (dslab_rcu_online()) and call dslab_quiescent() regularly, outside their
+ * read-side critical sections. A barrier is a quiescent point of its caller.
+ */
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct rte_rcu_qsbr;
+struct dslab_cache;
+
+/** Embed in an object to free it with dslab_kfree_rcu(). 16 bytes. */
+struct dslab_rcu_head {
+	struct dslab_rcu_head *next; /**< fallback batch link */
+	void *obj;                   /**< start of the object */
+};
+
+/* dslab_kfree_rcu_head(obj, head), the function behind the macro, is inline
+ * in dslab_pcs.h. */
+
+/** dslab_kfree_rcu(ptr, field): free @p ptr after a grace period, with
+ *  its embedded struct dslab_rcu_head @p field (the kernel's kfree_rcu). */
+#define dslab_kfree_rcu(ptr, field)                                          \
+	do {                                                                 \
+		__typeof__(ptr) dslab_p_ = (ptr);                            \
+		if (dslab_p_ != NULL)                                        \
+			dslab_kfree_rcu_head(dslab_p_, &dslab_p_->field);    \
+	} while (0)
+
+/**
+ * Free an object without an rcu head after a grace period (seed 004's
+ * headless kvfree_rcu). Objects are batched in arrays. When no array can be
+ * had: a caller that is not an online reader waits for a grace period and
+ * frees; an online reader lcore cannot wait for itself, so the object is
+ * reported and left allocated (rte_errno = EDEADLK, counter
+ * kvfree_rcu_nomem) instead of hanging.
+ * Thread safety: any thread.
+ */
+void dslab_kvfree_rcu(void *ptr);
+
+/**
+ * Use the application's QSBR variable (shared with rte_hash, rte_lpm...)
+ * instead of dslab's own. Thread ids are lcore ids, so @p v must have
+ * max_threads above every lcore id that goes online.
+ * @return 0; -EINVAL (NULL, not initialised); -EBUSY (objects are waiting
+ *   for a grace period or an lcore is online in the current variable).
+ * Thread safety: control.
+ */
+int dslab_rcu_attach(struct rte_rcu_qsbr *v);
+
+/** The QSBR variable dslab uses (its own or the attached one); NULL before
+ *  dslab_init(). Thread safety: any thread. */
+struct rte_rcu_qsbr *dslab_rcu_qsbr(void);
+
+/**
+ * Register the calling lcore as a reader and put it online.
+ * @return 0, or -EINVAL (not an lcore, lcore id beyond the variable).
+ * Thread safety: lcore, for itself.
+ */
+int dslab_rcu_online(void);
+
+/**
+ * Put the calling lcore offline: its partly filled rcu sheaves are submitted
+ * and its pending ones handed over, so that nothing waits on an lcore that
+ * no longer reports. A no-op for an lcore that is not online.
+ * Thread safety: lcore, for itself.
+ */
+void dslab_rcu_offline(void);
+
+/**
+ * Report a quiescent state for the calling lcore (if online) and do its
+ * deferred work: reclaim rcu sheaves whose grace period has passed, submit
+ * partly filled ones older than rcu_flush_us, serve a barrier's request,
+ * reclaim expired fallback batches.
+ * Thread safety: lcore; on other threads only the deferred work is done.
+ */
+void dslab_quiescent(void);
+
+/**
+ * Wait until every object handed to kfree_rcu/kvfree_rcu by a call that
+ * returned before this one began is freed: those in partly filled rcu
+ * sheaves of other lcores and in fallback batches included. Serialized with
+ * other barriers; covers exactly the online lcores; logs an lcore that stops
+ * reporting quiescent states (every rcu_stall_ms) instead of waiting in
+ * silence. The call is a quiescent point of its caller.
+ * Thread safety: any thread; must not be called inside a read-side section.
+ */
+void dslab_rcu_barrier(void);
+
+/**
+ * dslab_rcu_barrier() for one cache's objects only: its cost grows with the
+ * lcores, not with the number of other caches. NULL: no-op.
+ * Thread safety: as dslab_rcu_barrier().
+ */
+void dslab_rcu_barrier_on_cache(struct dslab_cache *cache);
+
+/**
+ * Destroy a cache without waiting (seed 002's lingering destroy): the cache
+ * is unlinked at once (its name can be reused, its telemetry entry is gone)
+ * and reaped by a dslab thread after its barrier, off the caller's path.
+ * Objects still allocated then are reported as leaks and their memory kept.
+ * The application must not use the cache after the call, except that
+ * objects already handed to kfree_rcu may still be waiting.
+ * @return 0, -EINVAL (not a live cache), -ENOMEM (no reaper thread).
+ * Thread safety: control for this cache; callable from a reader lcore.
+ */
+int dslab_cache_destroy_async(struct dslab_cache *cache);
+
+/**
+ * Caches unlinked by dslab_cache_destroy_async() and not yet reaped.
+ * Thread safety: any thread.
+ */
+unsigned dslab_caches_dying(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DSLAB_RCU_H */

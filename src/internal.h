@@ -1,0 +1,334 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright(c) 2026 The dslab authors
+ */
+#ifndef DSLAB_INTERNAL_H
+#define DSLAB_INTERNAL_H
+
+/*
+ * Internal declarations shared by the library's source files.
+ *
+ * Glossary
+ *   chunk  a chunk_size (2 MiB) aligned region from the memory source; owned by
+ *          one cache and one socket, or one large (kvmalloc) allocation.
+ *   slab   a power-of-two slice of a chunk holding objects of one size; free
+ *          objects are linked through their first word.
+ *   node   a cache's slabs on one socket (SLUB's kmem_cache_node).
+ *   barn   a cache's full and empty sheaves on one socket.
+ *   pcs    an lcore's sheaves of one cache (struct dslab_pcs, dslab_pcs.h).
+ *
+ * Lock order (never take them the other way round):
+ *   1. registry_lock (cache.cpp; pthread mutex; create/destroy/walk/telemetry)
+ *   2. Barn::lock    (spin lock; sheaf lists only, no allocation under it)
+ *   3. Node::lock    (spin lock; slabs and chunks of one cache on one socket)
+ * A pcs is never locked: only its lcore writes it, except in destroy, fini
+ * and the lcore uninit callback, which run when its lcore cannot.
+ */
+
+#include <atomic>
+#include <cstddef>
+#include <cinttypes>
+#include <cstdint>
+
+#include <sched.h>
+
+#include <rte_debug.h>
+#include <rte_errno.h>
+#include <rte_log.h>
+#include <rte_memory.h>
+#include <rte_pause.h>
+
+#include "dslab.h"
+#include "dslab_fault.h"
+
+namespace dslab {
+
+/* ---- logging --------------------------------------------------------- */
+extern int logtype;
+#define DSLAB_LOG(level, fmt, ...) \
+	rte_log(RTE_LOG_##level, dslab::logtype, "dslab: " fmt "\n", ##__VA_ARGS__)
+
+/* Set rte_errno and return the negative value (for int-returning APIs). */
+static inline int fail(int err) { rte_errno = err; return -err; }
+
+/* ---- locks ------------------------------------------------------------ */
+/*
+ * Test-and-test-and-set spin lock that yields the CPU after a short spin:
+ * lcores may share a core (--lcores 0@0,2@0), and spinning on a preempted
+ * holder for a whole time slice is the dataplane's classic stall.
+ */
+class SpinLock {
+public:
+	void lock() noexcept
+	{
+		for (unsigned spins = 0;; spins++) {
+			/* A1: pairs with R1 in unlock(). */
+			if (!locked_.exchange(true, std::memory_order_acquire))
+				return;
+			while (locked_.load(std::memory_order_relaxed)) {
+				if (spins++ < 64)
+					rte_pause();
+				else
+					yield();
+			}
+		}
+	}
+	bool try_lock() noexcept
+	{
+		return !locked_.load(std::memory_order_relaxed) &&
+		       !locked_.exchange(true, std::memory_order_acquire); /* A1 */
+	}
+	void unlock() noexcept { locked_.store(false, std::memory_order_release); /* R1 */ }
+
+private:
+	static void yield() noexcept { sched_yield(); }
+	std::atomic<bool> locked_{false};
+};
+
+template <class L> class Guard {
+public:
+	explicit Guard(L &l) noexcept : l_(l) { l_.lock(); }
+	~Guard() { l_.unlock(); }
+	Guard(const Guard &) = delete;
+	Guard &operator=(const Guard &) = delete;
+
+private:
+	L &l_;
+};
+
+/* ---- stats ------------------------------------------------------------- */
+enum Stat : unsigned {
+#define DSLAB_STAT_ENUM_(name, doc) STAT_##name,
+	DSLAB_STATS_FIELDS(DSLAB_STAT_ENUM_)
+#undef DSLAB_STAT_ENUM_
+	NR_STATS
+};
+
+/* Slow-path counters of one lcore; slot RTE_MAX_LCORE is shared by threads
+ * with no lcore id and is updated with atomic adds. */
+struct alignas(RTE_CACHE_LINE_SIZE) LcoreStats {
+	uint64_t v[NR_STATS];
+};
+
+/* ---- fault injection (fault.cpp): true when this attempt must fail -- */
+bool fault_hit(dslab_fault_site site);
+
+/* ---- topology (topology.cpp) ------------------------------------------ */
+int topo_init(const char *override_spec);
+void topo_fini();
+bool topo_overridden();
+unsigned topo_socket_count();
+bool topo_socket_valid(int socket);
+int topo_lcore_socket(unsigned lcore);   /* a valid socket for any lcore id */
+int topo_caller_socket();                /* the calling thread's socket */
+int topo_numa_node(int socket);          /* NUMA node backing a socket, -1: none */
+
+/* ---- page map (pagemap.cpp) ------------------------------------------ */
+struct Chunk;
+bool pm_ready();
+/* tag: DSLAB_PM_TAG(socket) for slabs; a bare socket for large regions, so
+ * that the free fast path never takes them for a sheaf's object. */
+void pm_set(uintptr_t base, size_t size, Chunk *chunk, uint32_t tag);
+void pm_clear(uintptr_t base, size_t size);
+Chunk *pm_chunk(const void *addr);       /* NULL when dslab never mapped it */
+
+/* ---- memory source (memsrc.cpp) ------------------------------------- */
+enum class Source : uint8_t { Dpdk, Mmap };
+struct Region {
+	void *base;
+	size_t size;
+	Source source;
+};
+void memsrc_init(enum dslab_mem_source mode, size_t chunk_size);
+size_t chunk_size();
+/* size: a multiple of chunk_size(); aligned to chunk_size(). */
+bool memsrc_alloc(size_t size, int socket, Region *out);
+void memsrc_free(const Region &r);
+bool memsrc_can_release_pages(Source s);
+void memsrc_release_pages(void *addr, size_t len);
+
+/* ---- slabs (slab.cpp) -------------------------------------------------- */
+struct Chunk;
+struct Slab {
+	Slab *prev, *next;   /* node partial list, when on_partial */
+	Chunk *chunk;
+	char *base;
+	void *freelist;      /* free objects linked through their first word */
+	uint32_t inuse;      /* objects outside the slab (sheaves or users) */
+	uint32_t carved;     /* objects [0, carved) were handed out at least once */
+	bool on_partial;
+	bool active;         /* carved from its chunk and counted in the node */
+#if DSLAB_CHECKED
+	std::atomic<uint64_t> *allocated; /* bit per object: in a user's hands */
+#endif
+};
+
+struct Node;
+struct alignas(64) Chunk {
+	dslab_chunk_pub pub;         /* cache, NULL for a large region; first */
+	dslab_cache_impl *impl;
+	Node *node;
+	Chunk *next;                 /* node's chunk list */
+	Region region;
+	size_t user_size;            /* large regions: size asked for */
+	int socket;
+	uint32_t slab_shift;
+	uint32_t nslabs;
+	uint32_t carved_slabs;       /* slabs [0, carved_slabs) set up */
+	uint32_t busy_slabs;         /* slabs with inuse > 0 */
+	Slab slabs[];
+};
+
+struct alignas(RTE_CACHE_LINE_SIZE) Node {
+	SpinLock lock;
+	int socket;
+	Slab *partial;        /* slabs with free objects, empty ones included */
+	Chunk *chunks;
+	uint64_t inuse;       /* objects outside slabs */
+	uint64_t nr_slabs;    /* active slabs */
+	uint64_t bytes;       /* chunk bytes held */
+	uint32_t nr_chunks;
+	uint32_t idle_chunks; /* chunks with no busy slab (at most one kept) */
+};
+
+/* ---- barn (barn.cpp) ---------------------------------------------------- */
+struct alignas(RTE_CACHE_LINE_SIZE) Barn {
+	SpinLock lock;
+	dslab_sheaf *full;
+	dslab_sheaf *empty;
+	uint32_t nr_full;
+	uint32_t nr_empty;
+};
+
+} // namespace dslab
+
+/* ---- cache ------------------------------------------------------------- */
+struct dslab_cache_impl {
+	char name[DSLAB_NAME_SIZE];
+	uint32_t obj_size;       /* stride, a multiple of align */
+	uint32_t size;           /* usable bytes: the stride, less the redzone of
+				    checked builds */
+	uint32_t align;
+	uint32_t capacity;       /* sheaf capacity, 0: no sheaves */
+	uint32_t max_full, max_empty;
+	uint32_t flags;
+	uint32_t slab_shift;
+	uint32_t objs_per_slab;
+	uint64_t recip;          /* ceil(2^42 / obj_size): offset -> index */
+	bool kmalloc;            /* a kmalloc size class (not user visible) */
+	dslab_cache *pub;
+	dslab_cache_impl *next;  /* registry, creation order */
+	dslab::Node *node[RTE_MAX_NUMA_NODES];
+	dslab::Barn *barn[RTE_MAX_NUMA_NODES];
+	dslab::LcoreStats *stats; /* [RTE_MAX_LCORE + 1] */
+};
+
+namespace dslab {
+
+/* Counter updates: plain per lcore, atomic for threads with no lcore id. */
+static inline void stat_add(dslab_cache_impl *c, unsigned lc, Stat s, uint64_t n) noexcept
+{
+	if (lc < RTE_MAX_LCORE) {
+		uint64_t &v = c->stats[lc].v[s];
+		__atomic_store_n(&v, v + n, __ATOMIC_RELAXED);
+	} else {
+		__atomic_fetch_add(&c->stats[RTE_MAX_LCORE].v[s], n, __ATOMIC_RELAXED);
+	}
+}
+
+/* Object index inside its slab, or UINT32_MAX for an interior pointer. */
+static inline uint32_t obj_index(const dslab_cache_impl *c, const Chunk *ch, const void *obj)
+{
+	uintptr_t off = ((uintptr_t)obj - (uintptr_t)ch->region.base) &
+			(((uintptr_t)1 << c->slab_shift) - 1);
+	uint32_t idx = (uint32_t)((off * c->recip) >> 42);
+
+	if ((uintptr_t)idx * c->obj_size != off || idx >= c->objs_per_slab)
+		return UINT32_MAX;
+	return idx;
+}
+
+static inline Slab *slab_of(Chunk *ch, const void *obj)
+{
+	return &ch->slabs[((uintptr_t)obj - (uintptr_t)ch->region.base) >> ch->slab_shift];
+}
+
+/* slab.cpp: all take and release Node::lock themselves. */
+unsigned node_alloc(dslab_cache_impl *c, int socket, unsigned n, void **objs);
+void node_free(dslab_cache_impl *c, int socket, unsigned n, void *const *objs);
+size_t node_shrink(dslab_cache_impl *c, int socket);
+/* Destroy: free every chunk; returns objects still in use (leaks kept). */
+uint64_t node_destroy(dslab_cache_impl *c, int socket);
+Node *node_create(int socket);
+
+/* barn.cpp */
+dslab_sheaf *sheaf_alloc(dslab_cache_impl *c, unsigned lc, int socket, uint32_t capacity);
+void sheaf_free(dslab_cache_impl *c, unsigned lc, dslab_sheaf *s);
+void sheaf_flush(dslab_cache_impl *c, unsigned lc, dslab_sheaf *s);
+bool sheaf_refill(dslab_cache_impl *c, unsigned lc, dslab_sheaf *s, uint32_t want);
+dslab_sheaf *barn_get_full(dslab_cache_impl *c, unsigned lc, int socket);
+dslab_sheaf *barn_get_empty(dslab_cache_impl *c, unsigned lc, int socket);
+bool barn_put_full(dslab_cache_impl *c, unsigned lc, dslab_sheaf *s);
+/* Keeps an empty sheaf in the barn or frees it. */
+void barn_put_empty(dslab_cache_impl *c, unsigned lc, dslab_sheaf *s);
+/* Flush every full sheaf and free every empty one. */
+void barn_drain(dslab_cache_impl *c, int socket);
+Barn *barn_create();
+
+/* pcs.cpp */
+void pcs_flush(dslab_cache_impl *c, unsigned lc);
+/* Set the lcore's sheaves up on first use; false: no sheaves to be had. */
+bool pcs_ready(dslab_cache_impl *c, dslab_pcs *p, unsigned lc);
+void *hand_out(dslab_cache_impl *c, void *obj, unsigned flags);
+bool valid_cache(const dslab_cache *cache);
+
+/* cache.cpp */
+dslab_cache *cache_create(const char *name, size_t size, const dslab_cache_args *args, bool kmalloc);
+/* Unlink from the registry (name and telemetry entry go at once). */
+bool cache_unlink(dslab_cache_impl *c);
+/* Flush every lcore's sheaves and the barns, report leaks, free. */
+void cache_reap(dslab_cache_impl *c);
+bool initialised();
+template <class F> void for_each_cache(F f);
+void registry_lock();
+void registry_unlock();
+dslab_cache_impl *registry_first();
+
+/* kmalloc.cpp */
+int kmalloc_init();
+void kmalloc_fini();
+void *large_alloc(size_t size, unsigned flags, int socket);
+void large_free(Chunk *ch, const void *obj);
+
+/* rcu.cpp */
+int rcu_init(uint64_t flush_us, uint64_t stall_ms);
+void rcu_fini();
+/* An lcore stops: submit and hand over its rcu work, take it offline. */
+void rcu_lcore_gone(unsigned lc);
+/* A pcs is flushed: its rcu sheaf is freed, or submitted if not empty. */
+void rcu_pcs_gone(dslab_cache_impl *c, unsigned lc);
+bool cache_rcu_busy(dslab_cache_impl *c);
+bool rcu_caller_online();
+void rcu_barrier_on(dslab_cache_impl *c);
+int destroy_async(dslab_cache_impl *c);
+
+/* stats.cpp */
+void stats_read(const dslab_cache_impl *c, struct dslab_cache_stats *s);
+void telemetry_init();
+
+/* checked.cpp */
+#if DSLAB_CHECKED
+bool checked_slab_init(const dslab_cache_impl *c, Slab *s);
+void checked_slab_fini(Slab *s);
+/* Poison every object of a new slab and write the redzones. */
+void checked_slab_poison(const dslab_cache_impl *c, Slab *s);
+/* kfree_rcu of an object: verify and mark it free, without poisoning it
+ * (readers may still look at it). */
+bool checked_rcu_free(dslab_cache_impl *c, const void *obj);
+/* Its grace period is over: poison it (checked at its next allocation). */
+void checked_poison(const dslab_cache_impl *c, void *obj);
+#endif
+bool report_foreign(const char *what, const void *obj);
+
+} // namespace dslab
+
+#endif /* DSLAB_INTERNAL_H */

@@ -1,0 +1,343 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright(c) 2026 The dslab authors
+ */
+/*
+ * Per-lcore sheaves: the out-of-line slow paths behind the inline fast
+ * paths of dslab_pcs.h (slub.c: __pcs_replace_empty_main(),
+ * __pcs_replace_full_main(), alloc_from_pcs_bulk(), free_to_pcs_bulk()).
+ *
+ * A pcs is written only by its own lcore (no lock, no atomic RMW); destroy,
+ * fini and the lcore uninit callback touch it only when its lcore cannot.
+ * While a sheaf is an lcore's main, pcs.main_size is its size; sheaf->size
+ * is brought up to date before the sheaf leaves the main slot.
+ *
+ * Invariant kept here: only objects of the lcore's socket enter its sheaves
+ * (a free of another socket's object goes to that socket's slabs).
+ */
+#include "internal.h"
+
+namespace dslab {
+namespace {
+
+inline int pcs_socket(const dslab_pcs *p) { return (int)(p->socket_tag & ~DSLAB_PM_VALID); }
+
+void set_main(dslab_pcs *p, dslab_sheaf *s)
+{
+	p->main = s;
+	p->main_objs = s->objects;
+	p->main_size = s->size;
+}
+
+void swap_main_spare(dslab_cache_impl *c, dslab_pcs *p, unsigned lc)
+{
+	dslab_sheaf *old = p->main;
+
+	old->size = p->main_size;
+	set_main(p, p->spare);
+	p->spare = old;
+	stat_add(c, lc, STAT_sheaf_swap, 1);
+}
+
+/* Main is empty: make it non-empty. False only when out of memory. */
+bool replace_empty_main(dslab_cache_impl *c, dslab_pcs *p, unsigned lc)
+{
+	p->main->size = 0;
+	if (p->spare != nullptr && p->spare->size != 0) {
+		swap_main_spare(c, p, lc);
+		return true;
+	}
+	dslab_sheaf *full = barn_get_full(c, lc, pcs_socket(p));
+	if (full != nullptr) {
+		dslab_sheaf *empty = p->main;
+		set_main(p, full);
+		if (p->spare == nullptr)
+			p->spare = empty;
+		else
+			barn_put_empty(c, lc, empty);
+		return true;
+	}
+	sheaf_refill(c, lc, p->main, c->capacity);
+	p->main_size = p->main->size;
+	return p->main_size != 0;
+}
+
+/* Main is full: make room. Never fails: flushing to slabs is the last resort. */
+void replace_full_main(dslab_cache_impl *c, dslab_pcs *p, unsigned lc)
+{
+	int socket = pcs_socket(p);
+
+	p->main->size = p->main_size;
+	if (p->spare != nullptr && p->spare->size == 0) {
+		swap_main_spare(c, p, lc);
+		return;
+	}
+	if (p->spare == nullptr) {
+		dslab_sheaf *empty = barn_get_empty(c, lc, socket);
+		if (empty == nullptr)
+			empty = sheaf_alloc(c, lc, socket, c->capacity);
+		if (empty != nullptr) {
+			p->spare = p->main;
+			set_main(p, empty);
+		} else {
+			sheaf_flush(c, lc, p->main);
+			p->main_size = 0;
+		}
+		return;
+	}
+	/* Both full. */
+	if (barn_put_full(c, lc, p->main)) {
+		dslab_sheaf *empty = barn_get_empty(c, lc, socket);
+		if (empty == nullptr)
+			empty = sheaf_alloc(c, lc, socket, c->capacity);
+		if (empty == nullptr) {
+			/* No memory for a sheaf: the full spare becomes the main. */
+			empty = p->spare;
+			p->spare = nullptr;
+			sheaf_flush(c, lc, empty);
+		}
+		set_main(p, empty);
+		return;
+	}
+	/* Barn at its limit: flush the spare and make it the main (slub.c). */
+	sheaf_flush(c, lc, p->spare);
+	swap_main_spare(c, p, lc);
+}
+
+void *alloc_direct(dslab_cache_impl *c, unsigned lc, int socket, Stat st)
+{
+	void *obj;
+
+	if (node_alloc(c, socket, 1, &obj) == 0) {
+		stat_add(c, lc, STAT_alloc_fail, 1);
+		rte_errno = ENOMEM;
+		return nullptr;
+	}
+	stat_add(c, lc, st, 1);
+	return obj;
+}
+
+/* Free an object known to be a live object of c on the given socket. */
+void free_one(dslab_cache_impl *c, void *obj, int socket)
+{
+	unsigned lc = rte_lcore_id();
+
+	if (lc >= RTE_MAX_LCORE) {
+		node_free(c, socket, 1, &obj);
+		stat_add(c, lc, STAT_free_slowpath, 1);
+		return;
+	}
+	dslab_pcs *p = &c->pub->pcs[lc];
+	if (!pcs_ready(c, p, lc)) {
+		node_free(c, socket, 1, &obj);
+		stat_add(c, lc, STAT_free_slowpath, 1);
+		return;
+	}
+	if (socket != pcs_socket(p)) {
+		/* Never into local sheaves: straight home. */
+		node_free(c, socket, 1, &obj);
+		stat_add(c, lc, STAT_free_remote_node, 1);
+		return;
+	}
+	if (p->main_size == p->capacity)
+		replace_full_main(c, p, lc);
+	p->main_objs[p->main_size++] = obj;
+	DSLAB_STAT_ADD_(p->free_cpu_sheaf, 1);
+}
+
+/* Validate a pointer passed to a free; returns its chunk or NULL (reported). */
+Chunk *chunk_for_free(dslab_cache *cache, const void *obj, const char *fn)
+{
+	Chunk *ch = pm_chunk(obj);
+
+	if (ch == nullptr) {
+		report_foreign(fn, obj);
+		return nullptr;
+	}
+	if (ch->pub.cache != cache) {
+		DSLAB_LOG(ERR, "%s: %p belongs to %s %s, not to cache %s: not freed", fn, obj,
+			  ch->pub.cache ? "cache" : "a large allocation",
+			  ch->pub.cache ? ch->impl->name : "", cache->impl->name);
+		rte_errno = EINVAL;
+		return nullptr;
+	}
+	return ch;
+}
+
+} // namespace
+
+bool pcs_ready(dslab_cache_impl *c, dslab_pcs *p, unsigned lc)
+{
+	if (likely(p->capacity != 0))
+		return true;
+	if (c->capacity == 0)
+		return false;
+	int socket = topo_lcore_socket(lc);
+	dslab_sheaf *m = sheaf_alloc(c, lc, socket, c->capacity);
+	if (m == nullptr)
+		return false;
+	set_main(p, m);
+	p->spare = nullptr;
+	p->socket_tag = DSLAB_PM_TAG(socket);
+	p->zero = c->flags & DSLAB_CACHE_ZERO ? DSLAB_F_ZERO : 0;
+	p->capacity = c->capacity;
+	return true;
+}
+
+bool valid_cache(const dslab_cache *cache)
+{
+	return cache != nullptr && cache->impl != nullptr && cache->impl->pub == cache;
+}
+
+void *hand_out(dslab_cache_impl *c, void *obj, unsigned flags)
+{
+#if DSLAB_CHECKED
+	dslab_check_alloc_(c->pub, obj);
+#endif
+	if ((flags | c->flags) & DSLAB_F_ZERO)
+		memset(obj, 0, c->size);
+	return obj;
+}
+
+void pcs_flush(dslab_cache_impl *c, unsigned lc)
+{
+	dslab_pcs *p = &c->pub->pcs[lc];
+
+	if (p->capacity == 0)
+		return;
+	rcu_pcs_gone(c, lc);
+	p->main->size = p->main_size;
+	for (dslab_sheaf *s : {p->main, p->spare}) {
+		if (s == nullptr)
+			continue;
+		sheaf_flush(c, lc, s);
+		sheaf_free(c, lc, s);
+	}
+	p->main = p->spare = nullptr;
+	p->main_objs = nullptr;
+	p->main_size = 0;
+	p->socket_tag = 0;
+	p->capacity = 0;
+}
+
+} // namespace dslab
+
+using namespace dslab;
+
+extern "C" void *dslab_alloc_slow(struct dslab_cache *cache, unsigned flags)
+{
+	(void)flags; /* zeroing and checks are done by the inline caller */
+	if (!valid_cache(cache)) {
+		rte_errno = EINVAL;
+		return nullptr;
+	}
+	dslab_cache_impl *c = cache->impl;
+	unsigned lc = rte_lcore_id();
+	if (lc >= RTE_MAX_LCORE || !pcs_ready(c, &cache->pcs[lc], lc))
+		return alloc_direct(c, lc, topo_caller_socket(), STAT_alloc_slowpath);
+
+	dslab_pcs *p = &cache->pcs[lc];
+	if (p->main_size == 0 && !replace_empty_main(c, p, lc)) {
+		stat_add(c, lc, STAT_alloc_fail, 1);
+		rte_errno = ENOMEM;
+		return nullptr;
+	}
+	DSLAB_STAT_ADD_(p->alloc_cpu_sheaf, 1);
+	return p->main_objs[--p->main_size];
+}
+
+extern "C" void dslab_free_slow(struct dslab_cache *cache, void *obj)
+{
+	if (obj == nullptr)
+		return;
+	if (!valid_cache(cache)) {
+		DSLAB_LOG(ERR, "dslab_free(%p, %p): not a cache; object not freed", (void *)cache, obj);
+		rte_errno = EINVAL;
+		return;
+	}
+	Chunk *ch = chunk_for_free(cache, obj, "dslab_free");
+	if (ch != nullptr)
+		free_one(cache->impl, obj, ch->socket);
+}
+
+extern "C" unsigned dslab_alloc_bulk_slow(struct dslab_cache *cache, unsigned flags, unsigned n,
+					  void **objs)
+{
+	if (!valid_cache(cache) || objs == nullptr) {
+		rte_errno = EINVAL;
+		return 0;
+	}
+	if (n == 0)
+		return 0;
+	dslab_cache_impl *c = cache->impl;
+	unsigned lc = rte_lcore_id();
+
+	if (lc >= RTE_MAX_LCORE || !pcs_ready(c, &cache->pcs[lc], lc)) {
+		int socket = topo_caller_socket();
+		unsigned got = node_alloc(c, socket, n, objs);
+		if (got < n) {
+			if (got != 0)
+				node_free(c, socket, got, objs);
+			stat_add(c, lc, STAT_alloc_fail, 1);
+			rte_errno = ENOMEM;
+			return 0;
+		}
+		stat_add(c, lc, STAT_alloc_slowpath, n);
+	} else {
+		dslab_pcs *p = &cache->pcs[lc];
+		unsigned got = 0;
+		while (got < n) {
+			if (p->main_size == 0 && !replace_empty_main(c, p, lc)) {
+				for (unsigned i = 0; i < got; i++)
+					free_one(c, objs[i], pcs_socket(p));
+				/* Those frees were not the user's: keep the counters exact. */
+				DSLAB_STAT_ADD_(p->free_cpu_sheaf, (uint64_t)0 - got);
+				DSLAB_STAT_ADD_(p->alloc_cpu_sheaf, (uint64_t)0 - got);
+				stat_add(c, lc, STAT_alloc_fail, 1);
+				rte_errno = ENOMEM;
+				return 0;
+			}
+			unsigned k = RTE_MIN(p->main_size, n - got);
+			for (unsigned i = 0; i < k; i++)
+				objs[got + i] = p->main_objs[p->main_size - 1 - i];
+			p->main_size -= k;
+			got += k;
+			DSLAB_STAT_ADD_(p->alloc_cpu_sheaf, k);
+		}
+	}
+	for (unsigned i = 0; i < n; i++)
+		hand_out(c, objs[i], flags);
+	return n;
+}
+
+extern "C" void dslab_free_bulk_slow(struct dslab_cache *cache, unsigned n, void **objs)
+{
+	if (n == 0)
+		return;
+	if (objs == nullptr) {
+		rte_errno = EINVAL;
+		return;
+	}
+	for (unsigned i = 0; i < n; i++) {
+#if DSLAB_CHECKED
+		if (objs[i] == nullptr || !dslab_check_free_(cache, objs[i]))
+			continue;
+#endif
+		dslab_free_slow(cache, objs[i]);
+	}
+}
+
+extern "C" void *dslab_alloc_node(struct dslab_cache *cache, unsigned flags, int socket)
+{
+	if (!valid_cache(cache)) {
+		rte_errno = EINVAL;
+		return nullptr;
+	}
+	if (socket == SOCKET_ID_ANY || socket == topo_caller_socket())
+		return dslab_alloc(cache, flags);
+	if (!topo_socket_valid(socket)) {
+		rte_errno = EINVAL;
+		return nullptr;
+	}
+	void *obj = alloc_direct(cache->impl, rte_lcore_id(), socket, STAT_alloc_node_remote);
+	return obj != nullptr ? hand_out(cache->impl, obj, flags) : nullptr;
+}

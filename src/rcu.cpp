@@ -1,0 +1,834 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright(c) 2026 The dslab authors
+ */
+/*
+ * kfree_rcu over DPDK QSBR (seeds 001, 002, 004; slub.c: __kfree_rcu_sheaf(),
+ * rcu_free_sheaf(), flush_rcu_sheaves_on_cache(), kvfree_rcu_barrier()).
+ *
+ * Per lcore online in the QSBR variable (RcuLcore, owner-only fields):
+ *   open list     rcu sheaves holding objects, oldest first object first;
+ *                 each is some cache's pcs.rcu_free. Submitted when full, or
+ *                 at a dslab_quiescent() once older than rcu_flush_us.
+ *   pending FIFO  submitted sheaves, each with one QSBR token (tokens rise
+ *                 along the FIFO). Reclaimed by their owner when the token
+ *                 has passed: a full one goes to the barn as a full sheaf
+ *                 (its objects are allocated again without touching slabs),
+ *                 others are flushed to slabs.
+ * Global, under their locks:
+ *   orphans       submitted sheaves handed over by an lcore going offline or
+ *                 answering a barrier; reclaimed by anyone polling.
+ *   fallback      objects that cannot use a sheaf (remote socket, no sheaves,
+ *                 not an online lcore, no empty sheaf): headed ones linked
+ *                 through their dslab_rcu_head, headless ones in pointer
+ *                 blocks; closed in batches of one token each.
+ *
+ * Barriers ("ask and wait", DESIGN.md): the barrier raises a request on every
+ * online lcore; the owner answers at its next dslab_quiescent() or slow path
+ * by submitting its open sheaves (of the cache, or all) and handing its
+ * pending ones over, then acknowledges. Because the owner itself detaches and
+ * submits in program order, a kfree_rcu() that returned before the barrier
+ * began is in a submitted sheaf once the owner has answered: seed 001's
+ * flush-versus-fill race cannot happen. The barrier then takes one token
+ * after all hand-overs and waits for it, naming any lcore that holds it up.
+ * Handshake: R1 (barrier: req store-release) pairs with A1 (owner: req
+ * load-acquire); R2 (owner: ack store-release) with A2 (barrier: ack
+ * load-acquire), which orders the owner's hand-over before the barrier's
+ * reclaim.
+ *
+ * Lock order: g_barrier (mutex) > Fallback::lock, g_orph_lock > barn, node.
+ */
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+#include <rte_cycles.h>
+#include <rte_malloc.h>
+#include <rte_rcu_qsbr.h>
+
+#include "internal.h"
+
+namespace dslab {
+namespace {
+
+struct alignas(RTE_CACHE_LINE_SIZE) RcuLcore {
+	/* Owner's (and fini's). */
+	bool online;
+	dslab_sheaf *open_head, *open_tail;
+	dslab_sheaf *pend_head, *pend_tail;
+	/* Barrier handshake, read by other threads. */
+	alignas(RTE_CACHE_LINE_SIZE) std::atomic<uint64_t> req{0};
+	std::atomic<dslab_cache_impl *> req_cache{nullptr};
+	std::atomic<uint64_t> ack{0};
+	std::atomic<bool> online_pub{false};
+};
+RcuLcore g_rl[RTE_MAX_LCORE];
+
+rte_rcu_qsbr *g_v;   /* in use */
+rte_rcu_qsbr *g_own; /* dslab's own, if created */
+uint64_t g_flush_cycles;
+uint64_t g_stall_ms = 1000;
+
+std::mutex g_barrier;
+uint64_t g_gen;
+
+SpinLock g_orph_lock;
+dslab_sheaf *g_orph; /* linked through next; any order */
+std::atomic<uint32_t> g_orph_n{0};
+
+/* ---- fallback ----------------------------------------------------------- */
+constexpr uint32_t kBlockPtrs = 126;
+struct PtrBlock {
+	PtrBlock *next;
+	uint32_t n;
+	void *ptrs[kBlockPtrs];
+};
+struct Closed {
+	Closed *next;
+	uint64_t token;
+	dslab_rcu_head *heads;
+	PtrBlock *blocks;
+};
+constexpr unsigned kClosedPool = 64;
+constexpr uint32_t kBatchObjs = 64;
+
+struct Fallback {
+	SpinLock lock;
+	dslab_rcu_head *heads; /* open batch */
+	PtrBlock *blocks;      /* open batch, first block has room */
+	uint32_t n;
+	uint64_t since;
+	Closed *closed_head, *closed_tail;
+	Closed *free_desc;
+	Closed pool[kClosedPool];
+	std::atomic<uint32_t> pending{0}; /* open + closed objects, for polling */
+} g_fb;
+
+/* ---- async destroy ------------------------------------------------------- */
+std::mutex g_reap_mu;
+std::condition_variable g_reap_cv;
+std::thread g_reaper;
+dslab_cache_impl *g_dying; /* linked through next */
+unsigned g_dying_n;        /* unlinked and not yet reaped */
+bool g_reap_stop;
+
+inline uint64_t now_cycles() { return rte_get_tsc_cycles(); }
+inline int pcs_socket(const dslab_pcs *p) { return (int)(p->socket_tag & ~DSLAB_PM_VALID); }
+
+void open_link(RcuLcore &rl, dslab_sheaf *s)
+{
+	s->open_next = nullptr;
+	s->open_prev = rl.open_tail;
+	if (rl.open_tail != nullptr)
+		rl.open_tail->open_next = s;
+	else
+		rl.open_head = s;
+	rl.open_tail = s;
+}
+
+void open_unlink(RcuLcore &rl, dslab_sheaf *s)
+{
+	if (s->open_prev != nullptr)
+		s->open_prev->open_next = s->open_next;
+	else
+		rl.open_head = s->open_next;
+	if (s->open_next != nullptr)
+		s->open_next->open_prev = s->open_prev;
+	else
+		rl.open_tail = s->open_prev;
+	s->open_prev = s->open_next = nullptr;
+}
+
+/* Objects' grace period is over: back to the barn whole, or to the slabs. */
+void retire(dslab_sheaf *s, unsigned lc)
+{
+	dslab_cache_impl *c = s->cache;
+
+#if DSLAB_CHECKED
+	for (uint32_t i = 0; i < s->size; i++)
+		checked_poison(c, s->objects[i]);
+#endif
+	stat_add(c, lc, STAT_rcu_sheaf_reclaim, 1);
+	stat_add(c, lc, STAT_rcu_reclaimed, s->size);
+	if (s->size == s->capacity && barn_put_full(c, lc, s))
+		return;
+	sheaf_flush(c, lc, s);
+	barn_put_empty(c, lc, s);
+}
+
+void reclaim_own(unsigned lc)
+{
+	RcuLcore &rl = g_rl[lc];
+	while (rl.pend_head != nullptr && rte_rcu_qsbr_check(g_v, rl.pend_head->token, false) == 1) {
+		dslab_sheaf *s = rl.pend_head;
+		rl.pend_head = s->next;
+		if (rl.pend_head == nullptr)
+			rl.pend_tail = nullptr;
+		retire(s, lc);
+	}
+}
+
+/* Detach the lcore's rcu sheaf of cache c and give it a token. */
+void submit(unsigned lc, dslab_cache_impl *c)
+{
+	RcuLcore &rl = g_rl[lc];
+	dslab_pcs *p = &c->pub->pcs[lc];
+	dslab_sheaf *s = p->rcu_free;
+
+	s->size = p->rcu_size;
+	p->rcu_free = nullptr;
+	p->rcu_objs = nullptr;
+	p->rcu_size = 0;
+	p->rcu_limit = 0;
+	open_unlink(rl, s);
+	s->token = rte_rcu_qsbr_start(g_v);
+	s->next = nullptr;
+	if (rl.pend_tail != nullptr)
+		rl.pend_tail->next = s;
+	else
+		rl.pend_head = s;
+	rl.pend_tail = s;
+	stat_add(c, lc, STAT_rcu_sheaf_submit, 1);
+}
+
+void orphan(dslab_sheaf *s)
+{
+	Guard<SpinLock> g(g_orph_lock);
+	s->next = g_orph;
+	g_orph = s;
+	g_orph_n.fetch_add(1, std::memory_order_relaxed);
+}
+
+/* Submit the lcore's open sheaves of cache want (all: nullptr) and hand the
+ * pending ones of that cache over to the orphans. */
+void flush_own(unsigned lc, dslab_cache_impl *want)
+{
+	RcuLcore &rl = g_rl[lc];
+
+	for (dslab_sheaf *s = rl.open_head, *next; s != nullptr; s = next) {
+		next = s->open_next;
+		if (want == nullptr || s->cache == want)
+			submit(lc, s->cache);
+	}
+	dslab_sheaf **pp = &rl.pend_head, *last = nullptr;
+	while (*pp != nullptr) {
+		dslab_sheaf *s = *pp;
+		if (want == nullptr || s->cache == want) {
+			*pp = s->next;
+			orphan(s);
+		} else {
+			last = s;
+			pp = &s->next;
+		}
+	}
+	rl.pend_tail = last;
+}
+
+/* Answer a barrier's request, if one is raised. */
+void service(unsigned lc)
+{
+	RcuLcore &rl = g_rl[lc];
+	uint64_t r = rl.req.load(std::memory_order_acquire); /* A1 */
+
+	if (likely(r == rl.ack.load(std::memory_order_relaxed)))
+		return;
+	flush_own(lc, rl.req_cache.load(std::memory_order_relaxed));
+	rl.ack.store(r, std::memory_order_release); /* R2 */
+}
+
+/* Free one object whose grace period is over (fallback and headless). */
+void free_after_gp(void *obj, unsigned lc)
+{
+	Chunk *ch = pm_chunk(obj);
+	if (ch->pub.cache == nullptr) {
+		large_free(ch, obj);
+		return;
+	}
+	dslab_cache_impl *c = ch->impl;
+#if DSLAB_CHECKED
+	checked_poison(c, obj);
+#endif
+	node_free(c, ch->socket, 1, &obj);
+	stat_add(c, lc, STAT_rcu_reclaimed, 1);
+}
+
+void free_closed(dslab_rcu_head *heads, PtrBlock *blocks, unsigned lc)
+{
+	for (dslab_rcu_head *h = heads, *next; h != nullptr; h = next) {
+		next = h->next; /* read before the object goes */
+		free_after_gp(h->obj, lc);
+	}
+	for (PtrBlock *b = blocks, *next; b != nullptr; b = next) {
+		next = b->next;
+		for (uint32_t i = 0; i < b->n; i++)
+			free_after_gp(b->ptrs[i], lc);
+		free(b);
+	}
+}
+
+/* Fallback::lock held: close the open batch under one token. */
+bool fb_close()
+{
+	if (g_fb.n == 0)
+		return true;
+	Closed *d = g_fb.free_desc;
+	if (d == nullptr)
+		return false; /* all descriptors waiting: the open batch grows */
+	g_fb.free_desc = d->next;
+	d->next = nullptr;
+	d->token = rte_rcu_qsbr_start(g_v);
+	d->heads = g_fb.heads;
+	d->blocks = g_fb.blocks;
+	g_fb.heads = nullptr;
+	g_fb.blocks = nullptr;
+	g_fb.n = 0;
+	if (g_fb.closed_tail != nullptr)
+		g_fb.closed_tail->next = d;
+	else
+		g_fb.closed_head = d;
+	g_fb.closed_tail = d;
+	return true;
+}
+
+/* Fallback::lock held: detach closed batches whose token passed (all of
+ * them when all is set). */
+void fb_take(dslab_rcu_head **heads, PtrBlock **blocks, bool all)
+{
+	while (g_fb.closed_head != nullptr &&
+	       (all || rte_rcu_qsbr_check(g_v, g_fb.closed_head->token, false) == 1)) {
+		Closed *d = g_fb.closed_head;
+		g_fb.closed_head = d->next;
+		if (g_fb.closed_head == nullptr)
+			g_fb.closed_tail = nullptr;
+		/* Splice d's lists in front of the collected ones. */
+		for (dslab_rcu_head **pp = &d->heads;; pp = &(*pp)->next)
+			if (*pp == nullptr) {
+				*pp = *heads;
+				*heads = d->heads;
+				break;
+			}
+		for (PtrBlock **pp = &d->blocks;; pp = &(*pp)->next)
+			if (*pp == nullptr) {
+				*pp = *blocks;
+				*blocks = d->blocks;
+				break;
+			}
+		d->next = g_fb.free_desc;
+		g_fb.free_desc = d;
+	}
+}
+
+void fb_take_expired(dslab_rcu_head **heads, PtrBlock **blocks) { fb_take(heads, blocks, false); }
+void fb_take_all(dslab_rcu_head **heads, PtrBlock **blocks) { fb_take(heads, blocks, true); }
+
+uint32_t count_objs(dslab_rcu_head *heads, PtrBlock *blocks)
+{
+	uint32_t n = 0;
+	for (; heads != nullptr; heads = heads->next)
+		n++;
+	for (; blocks != nullptr; blocks = blocks->next)
+		n += blocks->n;
+	return n;
+}
+
+/* Reclaim whatever of the global lists has passed its grace period. */
+void poll_global(unsigned lc, bool wait_locks)
+{
+	if (g_orph_n.load(std::memory_order_relaxed) != 0) {
+		dslab_sheaf *ready = nullptr;
+		if (wait_locks)
+			g_orph_lock.lock();
+		if (wait_locks || g_orph_lock.try_lock()) {
+			for (dslab_sheaf **pp = &g_orph; *pp != nullptr;) {
+				dslab_sheaf *s = *pp;
+				if (rte_rcu_qsbr_check(g_v, s->token, false) == 1) {
+					*pp = s->next;
+					s->next = ready;
+					ready = s;
+					g_orph_n.fetch_sub(1, std::memory_order_relaxed);
+				} else {
+					pp = &s->next;
+				}
+			}
+			g_orph_lock.unlock();
+		}
+		for (dslab_sheaf *s = ready, *next; s != nullptr; s = next) {
+			next = s->next;
+			retire(s, lc);
+		}
+	}
+	if (g_fb.pending.load(std::memory_order_relaxed) != 0) {
+		dslab_rcu_head *heads = nullptr;
+		PtrBlock *blocks = nullptr;
+		if (wait_locks)
+			g_fb.lock.lock();
+		if (wait_locks || g_fb.lock.try_lock()) {
+			if (g_fb.n != 0 && now_cycles() - g_fb.since > g_flush_cycles)
+				fb_close();
+			fb_take_expired(&heads, &blocks);
+			g_fb.pending.fetch_sub(count_objs(heads, blocks), std::memory_order_relaxed);
+			g_fb.lock.unlock();
+		}
+		free_closed(heads, blocks, lc);
+	}
+}
+
+void fallback_add(dslab_rcu_head *head, PtrBlock *block_if_needed, void *obj)
+{
+	/* Fallback::lock held. */
+	if (g_fb.n == 0)
+		g_fb.since = now_cycles();
+	if (head != nullptr) {
+		head->obj = obj;
+		head->next = g_fb.heads;
+		g_fb.heads = head;
+	} else {
+		if (g_fb.blocks == nullptr || g_fb.blocks->n == kBlockPtrs) {
+			block_if_needed->next = g_fb.blocks;
+			block_if_needed->n = 0;
+			g_fb.blocks = block_if_needed;
+		}
+		g_fb.blocks->ptrs[g_fb.blocks->n++] = obj;
+	}
+	g_fb.n++;
+	g_fb.pending.fetch_add(1, std::memory_order_relaxed);
+	if (g_fb.n >= kBatchObjs || now_cycles() - g_fb.since > g_flush_cycles)
+		fb_close();
+}
+
+bool caller_online(unsigned lc) { return lc < RTE_MAX_LCORE && g_rl[lc].online; }
+
+/* The headed or headless fallback. False: no memory for a headless block
+ * and the caller may not wait (reported). */
+bool fallback(dslab_cache_impl *c, void *obj, dslab_rcu_head *head, unsigned lc)
+{
+	PtrBlock *spare = nullptr;
+	if (head == nullptr) {
+		/* A block is needed only when the open one is full: allocated
+		 * before locking, racily; returned if unused. */
+		bool need;
+		{
+			Guard<SpinLock> g(g_fb.lock);
+			need = g_fb.blocks == nullptr || g_fb.blocks->n == kBlockPtrs;
+			if (!need) {
+				if (c != nullptr)
+					stat_add(c, lc, STAT_free_rcu_sheaf_fail, 1);
+				fallback_add(nullptr, nullptr, obj);
+				return true;
+			}
+		}
+		spare = unlikely(fault_hit(DSLAB_FAULT_META))
+				? nullptr
+				: static_cast<PtrBlock *>(malloc(sizeof(PtrBlock)));
+		if (spare == nullptr) {
+			if (caller_online(lc)) {
+				DSLAB_LOG(ERR, "kvfree_rcu(%p): no memory for a pointer array, and lcore %u "
+					  "is an online reader that cannot wait for its own grace "
+					  "period: object left allocated", obj, lc);
+				if (c != nullptr)
+					stat_add(c, lc, STAT_kvfree_rcu_nomem, 1);
+				rte_errno = EDEADLK;
+				return false;
+			}
+			/* Not a reader: wait for a grace period, then free. */
+			rte_rcu_qsbr_synchronize(g_v, RTE_QSBR_THRID_INVALID);
+			if (c != nullptr)
+				stat_add(c, lc, STAT_free_rcu_sheaf_fail, 1);
+			free_after_gp(obj, lc);
+			return true;
+		}
+	}
+	{
+		Guard<SpinLock> g(g_fb.lock);
+		if (c != nullptr)
+			stat_add(c, lc, STAT_free_rcu_sheaf_fail, 1);
+		bool used = head == nullptr && (g_fb.blocks == nullptr || g_fb.blocks->n == kBlockPtrs);
+		fallback_add(head, spare, obj);
+		if (used)
+			spare = nullptr;
+	}
+	free(spare);
+	return true;
+}
+
+/* Try the lcore's rcu sheaf; false when the object must take the fallback. */
+bool sheaf_path(dslab_cache_impl *c, void *obj, int socket, unsigned lc)
+{
+	dslab_pcs *p = &c->pub->pcs[lc];
+	if (c->capacity == 0 || !pcs_ready(c, p, lc) || socket != pcs_socket(p))
+		return false;
+	dslab_sheaf *s = p->rcu_free;
+	if (s == nullptr) {
+		s = barn_get_empty(c, lc, socket);
+		if (s == nullptr && (s = sheaf_alloc(c, lc, socket, c->capacity)) == nullptr)
+			return false;
+		s->cache = c;
+		p->rcu_free = s;
+		p->rcu_objs = s->objects;
+		p->rcu_size = 0;
+		p->rcu_limit = 0;
+	}
+	uint32_t n = p->rcu_size;
+	p->rcu_objs[n++] = obj;
+	p->rcu_size = n;
+	DSLAB_STAT_ADD_(p->free_rcu_sheaf, 1);
+	if (n == 1) {
+		s->since = now_cycles();
+		open_link(g_rl[lc], s);
+	}
+	if (n == s->capacity) {
+		submit(lc, c);
+		reclaim_own(lc);
+	} else {
+		p->rcu_limit = s->capacity - 1;
+	}
+	return true;
+}
+
+/* Validate a pointer given to kfree_rcu/kvfree_rcu; its chunk or NULL. */
+Chunk *rcu_chunk(const void *obj, const char *fn)
+{
+	Chunk *ch = pm_chunk(obj);
+	if (ch == nullptr) {
+		report_foreign(fn, obj);
+		return nullptr;
+	}
+	if (ch->pub.cache == nullptr) {
+		if (obj != ch->region.base) {
+			DSLAB_LOG(ERR, "%s(%p): inside a large allocation: not freed", fn, obj);
+			rte_errno = EINVAL;
+			return nullptr;
+		}
+		return ch;
+	}
+#if DSLAB_CHECKED
+	if (!checked_rcu_free(ch->impl, obj))
+		return nullptr;
+#endif
+	return ch;
+}
+
+void free_rcu(void *obj, dslab_rcu_head *head, const char *fn)
+{
+	if (obj == nullptr)
+		return;
+	if (unlikely(g_v == nullptr)) {
+		DSLAB_LOG(ERR, "%s(%p) before dslab_init: not freed", fn, obj);
+		rte_errno = EINVAL;
+		return;
+	}
+	Chunk *ch = rcu_chunk(obj, fn);
+	if (ch == nullptr)
+		return;
+	dslab_cache_impl *c = ch->pub.cache != nullptr ? ch->impl : nullptr;
+	unsigned lc = rte_lcore_id();
+	if (c != nullptr && caller_online(lc) && sheaf_path(c, obj, ch->socket, lc)) {
+		service(lc);
+		return;
+	}
+	fallback(c, obj, head, lc);
+	if (lc < RTE_MAX_LCORE)
+		service(lc);
+}
+
+/* Wait until token t has passed, reporting for the caller if it is online
+ * and naming every second (rcu_stall_ms) the lcores that hold it up. */
+void wait_token(uint64_t t, unsigned self)
+{
+	uint64_t start = rte_get_timer_cycles(), hz = rte_get_timer_hz();
+	uint64_t next_warn = start + g_stall_ms * hz / 1000;
+
+	while (rte_rcu_qsbr_check(g_v, t, false) != 1) {
+		if (caller_online(self))
+			rte_rcu_qsbr_quiescent(g_v, self);
+		uint64_t now = rte_get_timer_cycles();
+		if (now >= next_warn) {
+			for (unsigned lc = 0; lc < g_v->max_threads && lc < RTE_MAX_LCORE; lc++) {
+				uint64_t c = __atomic_load_n(&g_v->qsbr_cnt[lc].cnt, __ATOMIC_ACQUIRE);
+				if (c != 0 && c < t)
+					DSLAB_LOG(WARNING, "rcu stall: lcore %u has reported no quiescent "
+						  "state for %" PRIu64 " ms", lc, (now - start) * 1000 / hz);
+			}
+			next_warn = now + g_stall_ms * hz / 1000;
+		}
+		sched_yield();
+	}
+}
+
+void barrier(dslab_cache_impl *want)
+{
+	std::lock_guard<std::mutex> g(g_barrier);
+	unsigned self = rte_lcore_id();
+
+	if (caller_online(self)) {
+		rte_rcu_qsbr_quiescent(g_v, self); /* a barrier is a quiescent point */
+		flush_own(self, want);
+	}
+	/* Ask every other online lcore, then wait for their answers. */
+	uint64_t gen = ++g_gen;
+	bool asked[RTE_MAX_LCORE] = {};
+	for (unsigned lc = 0; lc < RTE_MAX_LCORE; lc++) {
+		if (lc == self || !g_rl[lc].online_pub.load(std::memory_order_acquire))
+			continue;
+		g_rl[lc].req_cache.store(want, std::memory_order_relaxed);
+		g_rl[lc].req.store(gen, std::memory_order_release); /* R1 */
+		asked[lc] = true;
+	}
+	uint64_t start = rte_get_timer_cycles(), hz = rte_get_timer_hz();
+	uint64_t next_warn = start + g_stall_ms * hz / 1000;
+	for (;;) {
+		bool done = true;
+		for (unsigned lc = 0; lc < RTE_MAX_LCORE; lc++) {
+			if (!asked[lc])
+				continue;
+			if (g_rl[lc].ack.load(std::memory_order_acquire) == gen || /* A2 */
+			    !g_rl[lc].online_pub.load(std::memory_order_acquire))
+				asked[lc] = false;
+			else
+				done = false;
+		}
+		if (done)
+			break;
+		if (caller_online(self))
+			rte_rcu_qsbr_quiescent(g_v, self);
+		uint64_t now = rte_get_timer_cycles();
+		if (now >= next_warn) {
+			for (unsigned lc = 0; lc < RTE_MAX_LCORE; lc++)
+				if (asked[lc])
+					DSLAB_LOG(WARNING, "rcu barrier: lcore %u has not called "
+						  "dslab_quiescent() for %" PRIu64 " ms", lc,
+						  (now - start) * 1000 / hz);
+			next_warn = now + g_stall_ms * hz / 1000;
+		}
+		sched_yield();
+	}
+	/* Close the fallback's open batch; take every batch. */
+	dslab_rcu_head *heads = nullptr;
+	PtrBlock *blocks = nullptr;
+	{
+		Guard<SpinLock> gl(g_fb.lock);
+		heads = g_fb.heads;
+		blocks = g_fb.blocks;
+		g_fb.heads = nullptr;
+		g_fb.blocks = nullptr;
+		g_fb.n = 0;
+		fb_take_all(&heads, &blocks); /* all covered by the barrier's token */
+		g_fb.pending.fetch_sub(count_objs(heads, blocks), std::memory_order_relaxed);
+	}
+	/* One token after every hand-over covers them all. */
+	wait_token(rte_rcu_qsbr_start(g_v), self);
+	free_closed(heads, blocks, self);
+	poll_global(self, true);
+	if (caller_online(self))
+		reclaim_own(self);
+}
+
+void reaper_main()
+{
+	std::unique_lock<std::mutex> lk(g_reap_mu);
+	for (;;) {
+		g_reap_cv.wait(lk, [] { return g_dying != nullptr || g_reap_stop; });
+		if (g_dying == nullptr)
+			return;
+		dslab_cache_impl *c = g_dying;
+		g_dying = c->next;
+		lk.unlock();
+		barrier(c);
+		cache_reap(c);
+		lk.lock();
+		g_dying_n--;
+	}
+}
+
+} // namespace
+
+int rcu_init(uint64_t flush_us, uint64_t stall_ms)
+{
+	size_t sz = rte_rcu_qsbr_get_memsize(RTE_MAX_LCORE);
+	g_own = static_cast<rte_rcu_qsbr *>(rte_zmalloc("dslab_qsbr", sz, RTE_CACHE_LINE_SIZE));
+	if (g_own == nullptr || rte_rcu_qsbr_init(g_own, RTE_MAX_LCORE) != 0) {
+		rte_free(g_own);
+		g_own = nullptr;
+		return -ENOMEM;
+	}
+	g_v = g_own;
+	g_flush_cycles = flush_us * rte_get_tsc_hz() / 1000000;
+	g_stall_ms = stall_ms;
+	g_fb.free_desc = nullptr;
+	for (unsigned i = 0; i < kClosedPool; i++) {
+		g_fb.pool[i].next = g_fb.free_desc;
+		g_fb.free_desc = &g_fb.pool[i];
+	}
+	return 0;
+}
+
+void rcu_lcore_gone(unsigned lc)
+{
+	if (lc >= RTE_MAX_LCORE || !g_rl[lc].online)
+		return;
+	RcuLcore &rl = g_rl[lc];
+	flush_own(lc, nullptr);
+	uint64_t r = rl.req.load(std::memory_order_acquire);
+	rl.online = false;
+	rl.online_pub.store(false, std::memory_order_release);
+	rl.ack.store(r, std::memory_order_release);
+	rte_rcu_qsbr_thread_offline(g_v, lc);
+	rte_rcu_qsbr_thread_unregister(g_v, lc);
+}
+
+void rcu_fini()
+{
+	if (g_v == nullptr)
+		return;
+	/* No lcore runs dslab code now: take every lcore offline for it, so
+	 * that no barrier (the reaper's included) waits for one. */
+	for (unsigned lc = 0; lc < RTE_MAX_LCORE; lc++)
+		rcu_lcore_gone(lc);
+	{
+		std::lock_guard<std::mutex> lk(g_reap_mu);
+		g_reap_stop = true;
+	}
+	g_reap_cv.notify_all();
+	if (g_reaper.joinable())
+		g_reaper.join();
+	g_reap_stop = false;
+	barrier(nullptr);
+	g_v = nullptr;
+	rte_free(g_own);
+	g_own = nullptr;
+}
+
+void rcu_pcs_gone(dslab_cache_impl *c, unsigned lc)
+{
+	dslab_pcs *p = &c->pub->pcs[lc];
+	dslab_sheaf *s = p->rcu_free;
+	if (s == nullptr)
+		return;
+	if (p->rcu_size == 0) {
+		p->rcu_free = nullptr;
+		p->rcu_objs = nullptr;
+		p->rcu_limit = 0;
+		sheaf_free(c, lc, s);
+		return;
+	}
+	/* Objects still waiting: they keep their grace period. */
+	submit(lc, c);
+	flush_own(lc, c);
+}
+
+bool cache_rcu_busy(dslab_cache_impl *c)
+{
+	struct dslab_cache_stats s;
+	stats_read(c, &s);
+	return s.objects_pending_rcu != 0;
+}
+
+bool rcu_caller_online() { return caller_online(rte_lcore_id()); }
+
+int destroy_async(dslab_cache_impl *c)
+{
+	std::lock_guard<std::mutex> lk(g_reap_mu);
+	if (!g_reaper.joinable()) {
+		g_reaper = std::thread(reaper_main);
+		if (!g_reaper.joinable())
+			return -ENOMEM;
+	}
+	c->next = g_dying;
+	g_dying = c;
+	g_dying_n++;
+	g_reap_cv.notify_one();
+	return 0;
+}
+
+void rcu_barrier_on(dslab_cache_impl *c) { barrier(c); }
+
+} // namespace dslab
+
+using namespace dslab;
+
+extern "C" void dslab_kfree_rcu_slow(void *obj, struct dslab_rcu_head *head)
+{
+	free_rcu(obj, head, "dslab_kfree_rcu");
+}
+
+extern "C" void dslab_kvfree_rcu(void *ptr) { free_rcu(ptr, nullptr, "dslab_kvfree_rcu"); }
+
+extern "C" int dslab_rcu_attach(struct rte_rcu_qsbr *v)
+{
+	if (v == nullptr || g_v == nullptr)
+		return fail(EINVAL);
+	std::lock_guard<std::mutex> g(g_barrier);
+	for (unsigned lc = 0; lc < RTE_MAX_LCORE; lc++)
+		if (g_rl[lc].online_pub.load(std::memory_order_acquire))
+			return fail(EBUSY);
+	if (g_orph_n.load() != 0 || g_fb.pending.load() != 0)
+		return fail(EBUSY);
+	g_v = v;
+	return 0;
+}
+
+extern "C" struct rte_rcu_qsbr *dslab_rcu_qsbr(void) { return g_v; }
+
+extern "C" int dslab_rcu_online(void)
+{
+	unsigned lc = rte_lcore_id();
+	if (g_v == nullptr || lc >= RTE_MAX_LCORE || lc >= g_v->max_threads)
+		return fail(EINVAL);
+	RcuLcore &rl = g_rl[lc];
+	if (rl.online)
+		return 0;
+	if (rte_rcu_qsbr_thread_register(g_v, lc) != 0)
+		return fail(EINVAL);
+	rte_rcu_qsbr_thread_online(g_v, lc);
+	rl.online = true;
+	rl.ack.store(rl.req.load(std::memory_order_acquire), std::memory_order_relaxed);
+	rl.online_pub.store(true, std::memory_order_release);
+	return 0;
+}
+
+extern "C" void dslab_rcu_offline(void) { rcu_lcore_gone(rte_lcore_id()); }
+
+extern "C" void dslab_quiescent(void)
+{
+	if (g_v == nullptr)
+		return;
+	unsigned lc = rte_lcore_id();
+	if (lc < RTE_MAX_LCORE) {
+		RcuLcore &rl = g_rl[lc];
+		if (rl.online)
+			rte_rcu_qsbr_quiescent(g_v, lc);
+		service(lc);
+		if (rl.open_head != nullptr) {
+			uint64_t now = now_cycles();
+			while (rl.open_head != nullptr && now - rl.open_head->since > g_flush_cycles)
+				submit(lc, rl.open_head->cache);
+		}
+		if (rl.pend_head != nullptr)
+			reclaim_own(lc);
+	}
+	poll_global(lc, false);
+}
+
+extern "C" void dslab_rcu_barrier(void)
+{
+	if (g_v != nullptr)
+		barrier(nullptr);
+}
+
+extern "C" void dslab_rcu_barrier_on_cache(struct dslab_cache *cache)
+{
+	if (cache == nullptr || g_v == nullptr)
+		return;
+	if (!valid_cache(cache)) {
+		rte_errno = EINVAL;
+		return;
+	}
+	barrier(cache->impl);
+}
+
+extern "C" unsigned dslab_caches_dying(void)
+{
+	std::lock_guard<std::mutex> lk(g_reap_mu);
+	return g_dying_n;
+}

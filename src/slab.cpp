@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright(c) 2026 The dslab authors
+ */
+/*
+ * Slabs: a cache's objects on one socket (SLUB's kmem_cache_node).
+ *
+ * Chunks come from the memory source and are cut into power-of-two slabs,
+ * set up lazily (carved) one at a time; within a slab, objects are handed out
+ * first from its freelist and then from its never-used tail, so a new slab
+ * touches no memory until its objects are used. Slab and chunk descriptors
+ * live outside the chunk: the only per-object overhead is alignment.
+ *
+ * Lock: Node::lock protects everything here, including the Chunk and Slab
+ * fields (but not the page map, which is written before a chunk is linked
+ * and cleared after it is unlinked). Memory source calls happen unlocked.
+ *
+ * Invariants, per node: inuse == sum of slab inuse; a slab is on the partial
+ * list iff it has a free object; a chunk is idle iff busy_slabs == 0, and at
+ * most one idle chunk is kept (more are given back as they become idle).
+ */
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "internal.h"
+
+namespace dslab {
+namespace {
+
+void partial_add(Node *nd, Slab *s)
+{
+	s->prev = nullptr;
+	s->next = nd->partial;
+	if (nd->partial != nullptr)
+		nd->partial->prev = s;
+	nd->partial = s;
+	s->on_partial = true;
+}
+
+void partial_del(Node *nd, Slab *s)
+{
+	if (s->prev != nullptr)
+		s->prev->next = s->next;
+	else
+		nd->partial = s->next;
+	if (s->next != nullptr)
+		s->next->prev = s->prev;
+	s->prev = s->next = nullptr;
+	s->on_partial = false;
+}
+
+/* Unlocked: map a new chunk and describe it. */
+Chunk *chunk_new(dslab_cache_impl *c, Node *nd)
+{
+	size_t csz = chunk_size();
+	uint32_t nslabs = (uint32_t)(csz >> c->slab_shift);
+	size_t dsz = sizeof(Chunk) + nslabs * sizeof(Slab);
+	Region r;
+
+	void *mem = unlikely(fault_hit(DSLAB_FAULT_META)) ? nullptr
+			: aligned_alloc(64, RTE_ALIGN_CEIL(dsz, (size_t)64));
+	if (mem == nullptr)
+		return nullptr;
+	if (!memsrc_alloc(csz, nd->socket, &r)) {
+		free(mem);
+		return nullptr;
+	}
+	memset(mem, 0, dsz);
+	Chunk *ch = static_cast<Chunk *>(mem);
+	ch->pub.cache = c->pub;
+	ch->impl = c;
+	ch->node = nd;
+	ch->region = r;
+	ch->socket = nd->socket;
+	ch->slab_shift = c->slab_shift;
+	ch->nslabs = nslabs;
+	pm_set((uintptr_t)r.base, r.size, ch, DSLAB_PM_TAG(nd->socket));
+	return ch;
+}
+
+/* Unlocked, after the chunk was unlinked: nothing of it is referenced. */
+void chunk_release(Chunk *ch)
+{
+	pm_clear((uintptr_t)ch->region.base, ch->region.size);
+	memsrc_free(ch->region);
+#if DSLAB_CHECKED
+	for (uint32_t i = 0; i < ch->carved_slabs; i++)
+		checked_slab_fini(&ch->slabs[i]);
+#endif
+	free(ch);
+}
+
+/* Locked: unlink a chunk with no busy slab from its node. */
+void chunk_unlink(Node *nd, Chunk *ch)
+{
+	for (uint32_t i = 0; i < ch->carved_slabs; i++)
+		if (ch->slabs[i].on_partial)
+			partial_del(nd, &ch->slabs[i]);
+	Chunk **pp = &nd->chunks;
+	while (*pp != ch)
+		pp = &(*pp)->next;
+	*pp = ch->next;
+	nd->nr_chunks--;
+	nd->idle_chunks--;
+	nd->nr_slabs -= ch->carved_slabs;
+	nd->bytes -= ch->region.size;
+}
+
+/* Locked: set up the next slab of the newest chunk (only the newest can have
+ * uncarved slabs: a chunk is added only when carving failed). */
+Slab *slab_carve(dslab_cache_impl *c, Node *nd)
+{
+	Chunk *ch = nd->chunks;
+
+	if (ch == nullptr || ch->carved_slabs == ch->nslabs)
+		return nullptr;
+	Slab *s = &ch->slabs[ch->carved_slabs];
+#if DSLAB_CHECKED
+	if (!checked_slab_init(c, s))
+		return nullptr;
+#endif
+	ch->carved_slabs++;
+	s->chunk = ch;
+	s->base = (char *)ch->region.base + ((size_t)(s - ch->slabs) << ch->slab_shift);
+	s->active = true;
+#if DSLAB_CHECKED
+	checked_slab_poison(c, s);
+#endif
+	nd->nr_slabs++;
+	partial_add(nd, s);
+	stat_add(c, rte_lcore_id(), STAT_alloc_slab, 1);
+	return s;
+}
+
+/* Locked: take up to n objects. */
+unsigned take(dslab_cache_impl *c, Node *nd, unsigned n, void **objs)
+{
+	unsigned got = 0;
+
+	while (got < n) {
+		Slab *s = nd->partial;
+		if (s == nullptr && (s = slab_carve(c, nd)) == nullptr)
+			break;
+		Chunk *ch = s->chunk;
+		unsigned before = got;
+		while (got < n) {
+			void *o = s->freelist;
+			if (o != nullptr)
+				s->freelist = *static_cast<void **>(o);
+			else if (s->carved < c->objs_per_slab)
+				o = s->base + (size_t)s->carved++ * c->obj_size;
+			else
+				break;
+			objs[got++] = o;
+		}
+		if (got > before && s->inuse == 0 && ch->busy_slabs++ == 0)
+			nd->idle_chunks--;
+		s->inuse += got - before;
+		if (s->freelist == nullptr && s->carved == c->objs_per_slab)
+			partial_del(nd, s);
+	}
+	nd->inuse += got;
+	return got;
+}
+
+} // namespace
+
+Node *node_create(int socket)
+{
+	Node *nd = new (std::nothrow) Node();
+	if (nd != nullptr)
+		nd->socket = socket;
+	return nd;
+}
+
+unsigned node_alloc(dslab_cache_impl *c, int socket, unsigned n, void **objs)
+{
+	Node *nd = c->node[socket];
+	unsigned got = 0;
+	Chunk *fresh = nullptr;
+
+	for (;;) {
+		{
+			Guard<SpinLock> g(nd->lock);
+			if (fresh != nullptr) {
+				fresh->next = nd->chunks;
+				nd->chunks = fresh;
+				nd->nr_chunks++;
+				nd->idle_chunks++;
+				nd->bytes += fresh->region.size;
+			}
+			got += take(c, nd, n - got, objs + got);
+		}
+		if (got == n || (fresh = chunk_new(c, nd)) == nullptr)
+			return got;
+	}
+}
+
+void node_free(dslab_cache_impl *c, int socket, unsigned n, void *const *objs)
+{
+	Node *nd = c->node[socket];
+	Chunk *idle = nullptr; /* chunks to give back, linked through next */
+
+	{
+		Guard<SpinLock> g(nd->lock);
+		for (unsigned i = 0; i < n; i++) {
+			void *o = objs[i];
+			Chunk *ch = pm_chunk(o);
+			Slab *s = slab_of(ch, o);
+
+			RTE_ASSERT(ch != nullptr && ch->node == nd && s->inuse > 0);
+			*static_cast<void **>(o) = s->freelist;
+			s->freelist = o;
+			if (!s->on_partial)
+				partial_add(nd, s);
+			if (--s->inuse == 0 && --ch->busy_slabs == 0 && ++nd->idle_chunks > 1) {
+				chunk_unlink(nd, ch);
+				ch->next = idle;
+				idle = ch;
+			}
+		}
+		nd->inuse -= n;
+	}
+	for (Chunk *ch = idle, *next; ch != nullptr; ch = next) {
+		next = ch->next;
+		stat_add(c, rte_lcore_id(), STAT_free_slab, ch->carved_slabs);
+		chunk_release(ch);
+	}
+}
+
+size_t node_shrink(dslab_cache_impl *c, int socket)
+{
+	Node *nd = c->node[socket];
+	Chunk *idle = nullptr;
+	size_t released = 0;
+	uint64_t slabs = 0;
+
+	{
+		Guard<SpinLock> g(nd->lock);
+		for (Chunk *ch = nd->chunks, *next; ch != nullptr; ch = next) {
+			next = ch->next;
+			if (ch->busy_slabs == 0) {
+				chunk_unlink(nd, ch);
+				ch->next = idle;
+				idle = ch;
+				continue;
+			}
+			/* Checked builds keep the poison of free objects. */
+			if (DSLAB_CHECKED || !memsrc_can_release_pages(ch->region.source))
+				continue;
+			/* Empty slabs of busy chunks: give their pages back and let
+			 * them be carved afresh (system call under the node lock:
+			 * shrink is rare and only this cache's socket waits). */
+			for (uint32_t i = 0; i < ch->carved_slabs; i++) {
+				Slab *s = &ch->slabs[i];
+				if (s->inuse != 0 || s->carved == 0)
+					continue;
+				memsrc_release_pages(s->base, (size_t)1 << ch->slab_shift);
+				s->freelist = nullptr;
+				s->carved = 0;
+				released += (size_t)1 << ch->slab_shift;
+				slabs++;
+			}
+		}
+	}
+	for (Chunk *ch = idle, *next; ch != nullptr; ch = next) {
+		next = ch->next;
+		released += ch->region.size;
+		slabs += ch->carved_slabs;
+		chunk_release(ch);
+	}
+	stat_add(c, rte_lcore_id(), STAT_free_slab, slabs);
+	return released;
+}
+
+uint64_t node_destroy(dslab_cache_impl *c, int socket)
+{
+	Node *nd = c->node[socket];
+	uint64_t leaked = nd->inuse;
+
+	if (leaked != 0) {
+		uint64_t busy = 0;
+		for (Chunk *ch = nd->chunks; ch != nullptr; ch = ch->next)
+			for (uint32_t i = 0; i < ch->carved_slabs; i++)
+				busy += ch->slabs[i].inuse != 0;
+		DSLAB_LOG(ERR, "cache %s: %" PRIu64 " objects leaked in %" PRIu64
+			  " slabs on socket %d; their memory is kept",
+			  c->name, leaked, busy, socket);
+	}
+	for (Chunk *ch = nd->chunks, *next; ch != nullptr; ch = next) {
+		next = ch->next;
+		if (ch->busy_slabs == 0) {
+			chunk_unlink(nd, ch);
+			chunk_release(ch);
+		}
+	}
+	if (leaked == 0)
+		delete nd;
+	return leaked;
+}
+
+} // namespace dslab

@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright(c) 2026 The dslab authors
+ */
+/*
+ * Statistics and telemetry. Counters are kept per lcore without atomic
+ * read-modify-write (internal.h stat_add(), dslab_pcs.h DSLAB_STAT_ADD_) and
+ * summed here with relaxed loads. objects_in_use is derived: objects handed
+ * out by every alloc path minus objects taken back by every free path.
+ *
+ * Telemetry commands (registered once, at the first dslab_init()):
+ *   /dslab/list            names of all caches, kmalloc classes included
+ *   /dslab/info,<cache>    that cache's counters and gauges
+ * They run on DPDK's telemetry thread and hold registry_lock, so a cache
+ * cannot be destroyed under them.
+ */
+#include <cstring>
+
+#include <rte_telemetry.h>
+
+#include "internal.h"
+
+namespace dslab {
+namespace {
+
+inline uint64_t rd(const uint64_t &v) { return __atomic_load_n(&v, __ATOMIC_RELAXED); }
+
+int tel_list(const char *, const char *, struct rte_tel_data *d)
+{
+	rte_tel_data_start_array(d, RTE_TEL_STRING_VAL);
+	registry_lock();
+	for (dslab_cache_impl *c = registry_first(); c != nullptr; c = c->next)
+		rte_tel_data_add_array_string(d, c->name);
+	registry_unlock();
+	return 0;
+}
+
+int tel_info(const char *, const char *params, struct rte_tel_data *d)
+{
+	if (params == nullptr || params[0] == '\0')
+		return -EINVAL;
+	int rc = -ENOENT;
+	registry_lock();
+	for (dslab_cache_impl *c = registry_first(); c != nullptr; c = c->next) {
+		if (strcmp(c->name, params) != 0)
+			continue;
+		struct dslab_cache_stats s;
+		stats_read(c, &s);
+		rte_tel_data_start_dict(d);
+		rte_tel_data_add_dict_string(d, "name", c->name);
+#define DSLAB_TEL_ADD_(name, doc) rte_tel_data_add_dict_u64(d, #name, s.name);
+		DSLAB_STATS_FIELDS(DSLAB_TEL_ADD_)
+#undef DSLAB_TEL_ADD_
+		rte_tel_data_add_dict_u64(d, "objects_in_use", s.objects_in_use);
+		rte_tel_data_add_dict_u64(d, "objects_pending_rcu", s.objects_pending_rcu);
+		rte_tel_data_add_dict_u64(d, "objects_in_sheaves", s.objects_in_sheaves);
+		rte_tel_data_add_dict_u64(d, "slabs", s.slabs);
+		rte_tel_data_add_dict_u64(d, "bytes_held", s.bytes_held);
+		rte_tel_data_add_dict_u64(d, "object_size", s.object_size);
+		rte_tel_data_add_dict_u64(d, "sheaf_capacity", s.sheaf_capacity);
+		rc = 0;
+		break;
+	}
+	registry_unlock();
+	return rc;
+}
+
+} // namespace
+
+void stats_read(const dslab_cache_impl *c, struct dslab_cache_stats *s)
+{
+	uint64_t v[NR_STATS] = {};
+
+	memset(s, 0, sizeof(*s));
+	for (unsigned lc = 0; lc <= RTE_MAX_LCORE; lc++)
+		for (unsigned i = 0; i < NR_STATS; i++)
+			v[i] += rd(c->stats[lc].v[i]);
+	for (unsigned lc = 0; lc < RTE_MAX_LCORE; lc++) {
+		v[STAT_alloc_cpu_sheaf] += rd(c->pub->pcs[lc].alloc_cpu_sheaf);
+		v[STAT_free_cpu_sheaf] += rd(c->pub->pcs[lc].free_cpu_sheaf);
+		v[STAT_free_rcu_sheaf] += rd(c->pub->pcs[lc].free_rcu_sheaf);
+	}
+#define DSLAB_STAT_COPY_(name, doc) s->name = v[STAT_##name];
+	DSLAB_STATS_FIELDS(DSLAB_STAT_COPY_)
+#undef DSLAB_STAT_COPY_
+	uint64_t allocs = s->alloc_cpu_sheaf + s->alloc_slowpath + s->alloc_node_remote +
+			  s->alloc_from_sheaf;
+	uint64_t rcu = s->free_rcu_sheaf + s->free_rcu_sheaf_fail;
+	uint64_t frees = s->free_cpu_sheaf + s->free_slowpath + s->free_remote_node + rcu;
+	s->objects_in_use = allocs - frees;
+	s->objects_pending_rcu = rcu - s->rcu_reclaimed;
+	uint64_t out_of_slabs = 0;
+	for (int sk = 0; sk < RTE_MAX_NUMA_NODES; sk++) {
+		Node *nd = c->node[sk];
+		if (nd == nullptr)
+			continue;
+		Guard<SpinLock> g(nd->lock);
+		out_of_slabs += nd->inuse;
+		s->slabs += nd->nr_slabs;
+		s->bytes_held += nd->bytes;
+	}
+	/* Read while lcores run, the counts are not one snapshot. */
+	uint64_t held = s->objects_in_use + s->objects_pending_rcu;
+	s->objects_in_sheaves = out_of_slabs > held ? out_of_slabs - held : 0;
+	s->object_size = c->size;
+	s->sheaf_capacity = c->capacity;
+}
+
+void telemetry_init()
+{
+	static bool done;
+	if (done)
+		return;
+	done = true;
+	rte_telemetry_register_cmd("/dslab/list", tel_list, "List dslab caches. Takes no parameters");
+	rte_telemetry_register_cmd("/dslab/info", tel_info,
+				   "Counters of a dslab cache. Parameters: cache name");
+}
+
+} // namespace dslab
+
+extern "C" int dslab_cache_stats(const struct dslab_cache *cache, struct dslab_cache_stats *stats)
+{
+	if (!dslab::valid_cache(cache) || stats == nullptr)
+		return dslab::fail(EINVAL);
+	dslab::stats_read(cache->impl, stats);
+	return 0;
+}
