@@ -36,6 +36,8 @@
  * reclaim.
  *
  * Lock order: g_barrier (mutex) > Fallback::lock, g_orph_lock > barn, node.
+ * Expired global work is taken under its list's lock and freed outside it,
+ * counted in g_inflight, which barriers wait for (see poll_global()).
  */
 #include <condition_variable>
 #include <cstdlib>
@@ -74,8 +76,11 @@ std::mutex g_barrier;
 uint64_t g_gen;
 
 SpinLock g_orph_lock;
-dslab_sheaf *g_orph; /* linked through next; any order */
+dslab_sheaf *g_orph_head, *g_orph_tail; /* FIFO through next, tokens almost rising */
 std::atomic<uint32_t> g_orph_n{0};
+/* Pollers that took expired work off a global list and still free it: a
+ * barrier waits for them (R3 on decrement pairs with A3 in the barrier). */
+std::atomic<uint32_t> g_inflight{0};
 
 /* ---- fallback ----------------------------------------------------------- */
 constexpr uint32_t kBlockPtrs = 126;
@@ -195,8 +200,12 @@ void submit(unsigned lc, dslab_cache_impl *c)
 void orphan(dslab_sheaf *s)
 {
 	Guard<SpinLock> g(g_orph_lock);
-	s->next = g_orph;
-	g_orph = s;
+	s->next = nullptr;
+	if (g_orph_tail != nullptr)
+		g_orph_tail->next = s;
+	else
+		g_orph_head = s;
+	g_orph_tail = s;
 	g_orph_n.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -332,45 +341,70 @@ uint32_t count_objs(dslab_rcu_head *heads, PtrBlock *blocks)
 	return n;
 }
 
-/* Reclaim whatever of the global lists has passed its grace period. */
-void poll_global(unsigned lc, bool wait_locks)
+/* g_orph_lock held: detach expired orphans. A poll takes the expired
+ * prefix only (O(1) when nothing expired; tokens from different lcores are
+ * almost in order, so little waits longer than needed); a barrier (all)
+ * scans the whole list. */
+dslab_sheaf *orph_take(bool all)
+{
+	dslab_sheaf *ready = nullptr, **tail = &ready;
+	dslab_sheaf **pp = &g_orph_head, *last = nullptr;
+	while (*pp != nullptr) {
+		dslab_sheaf *s = *pp;
+		if (rte_rcu_qsbr_check(g_v, s->token, false) == 1) {
+			*pp = s->next;
+			s->next = nullptr;
+			*tail = s;
+			tail = &s->next;
+			g_orph_n.fetch_sub(1, std::memory_order_relaxed);
+		} else if (!all) {
+			break;
+		} else {
+			last = s;
+			pp = &s->next;
+		}
+	}
+	if (g_orph_head == nullptr)
+		g_orph_tail = nullptr;
+	else if (all)
+		g_orph_tail = last;
+	return ready;
+}
+
+/* Reclaim whatever of the global lists has passed its grace period. Work
+ * is taken under the list's lock and freed outside it, counted in
+ * g_inflight, so that a barrier can wait for pollers still freeing. */
+void poll_global(unsigned lc, bool barrier_scan)
 {
 	if (g_orph_n.load(std::memory_order_relaxed) != 0) {
-		dslab_sheaf *ready = nullptr;
-		if (wait_locks)
+		if (barrier_scan)
 			g_orph_lock.lock();
-		if (wait_locks || g_orph_lock.try_lock()) {
-			for (dslab_sheaf **pp = &g_orph; *pp != nullptr;) {
-				dslab_sheaf *s = *pp;
-				if (rte_rcu_qsbr_check(g_v, s->token, false) == 1) {
-					*pp = s->next;
-					s->next = ready;
-					ready = s;
-					g_orph_n.fetch_sub(1, std::memory_order_relaxed);
-				} else {
-					pp = &s->next;
-				}
-			}
+		if (barrier_scan || g_orph_lock.try_lock()) {
+			dslab_sheaf *ready = orph_take(barrier_scan);
+			g_inflight.fetch_add(1, std::memory_order_relaxed);
 			g_orph_lock.unlock();
-		}
-		for (dslab_sheaf *s = ready, *next; s != nullptr; s = next) {
-			next = s->next;
-			retire(s, lc);
+			for (dslab_sheaf *s = ready, *next; s != nullptr; s = next) {
+				next = s->next;
+				retire(s, lc);
+			}
+			g_inflight.fetch_sub(1, std::memory_order_release); /* R3 */
 		}
 	}
 	if (g_fb.pending.load(std::memory_order_relaxed) != 0) {
-		dslab_rcu_head *heads = nullptr;
-		PtrBlock *blocks = nullptr;
-		if (wait_locks)
+		if (barrier_scan)
 			g_fb.lock.lock();
-		if (wait_locks || g_fb.lock.try_lock()) {
+		if (barrier_scan || g_fb.lock.try_lock()) {
+			dslab_rcu_head *heads = nullptr;
+			PtrBlock *blocks = nullptr;
 			if (g_fb.n != 0 && now_cycles() - g_fb.since > g_flush_cycles)
 				fb_close();
 			fb_take_expired(&heads, &blocks);
 			g_fb.pending.fetch_sub(count_objs(heads, blocks), std::memory_order_relaxed);
+			g_inflight.fetch_add(1, std::memory_order_relaxed);
 			g_fb.lock.unlock();
+			free_closed(heads, blocks, lc);
+			g_inflight.fetch_sub(1, std::memory_order_release); /* R3 */
 		}
-		free_closed(heads, blocks, lc);
 	}
 }
 
@@ -620,6 +654,10 @@ void barrier(dslab_cache_impl *want)
 	wait_token(rte_rcu_qsbr_start(g_v), self);
 	free_closed(heads, blocks, self);
 	poll_global(self, true);
+	/* A poller that took expired work before we took the locks may still
+	 * be freeing it: wait, so that everything is freed when we return. */
+	while (g_inflight.load(std::memory_order_acquire) != 0) /* A3 */
+		sched_yield();
 	if (caller_online(self))
 		reclaim_own(self);
 }
@@ -762,7 +800,7 @@ extern "C" int dslab_rcu_attach(struct rte_rcu_qsbr *v)
 	for (unsigned lc = 0; lc < RTE_MAX_LCORE; lc++)
 		if (g_rl[lc].online_pub.load(std::memory_order_acquire))
 			return fail(EBUSY);
-	if (g_orph_n.load() != 0 || g_fb.pending.load() != 0)
+	if (g_orph_n.load() != 0 || g_fb.pending.load() != 0 || g_inflight.load() != 0)
 		return fail(EBUSY);
 	g_v = v;
 	return 0;
