@@ -396,17 +396,22 @@ extern "C" size_t dslab_cache_shrink(struct dslab_cache *cache)
 		return 0;
 	}
 	dslab_cache_impl *c = cache->impl;
+	/* Chunks go back as soon as flushed objects empty them, so count
+	 * what the nodes gave back during the whole call. */
+	uint64_t before = 0, after = 0;
+	for (int s = 0; s < RTE_MAX_NUMA_NODES; s++)
+		if (c->node[s] != nullptr)
+			before += node_released(c, s);
 	unsigned lc = rte_lcore_id();
 	if (lc < RTE_MAX_LCORE)
 		pcs_flush(c, lc);
-	size_t released = 0;
 	for (int s = 0; s < RTE_MAX_NUMA_NODES; s++) {
 		if (c->node[s] == nullptr)
 			continue;
 		barn_drain(c, s);
-		released += node_shrink(c, s);
+		after += node_shrink(c, s);
 	}
-	return released;
+	return (size_t)(after - before);
 }
 
 extern "C" int dslab_cache_walk(int (*fn)(struct dslab_cache *, void *), void *arg)

@@ -376,7 +376,10 @@ void *dslab_alloc_from_sheaf(struct dslab_cache *cache, unsigned flags,
 /**
  * Top a prefilled sheaf up to at least @p n objects, replacing it with a
  * larger one when needed (*sheaf may change).
- * @return 0, or -EINVAL / -ENOMEM (the sheaf is unchanged) with rte_errno.
+ * @return 0, or -EINVAL / -ENOMEM with rte_errno. On -ENOMEM, *sheaf is
+ *         the caller's sheaf still: a sheaf that had to grow is exactly as it
+ *         was, one that did not may hold more objects than before (fewer
+ *         than @p n); every object in it may still be allocated.
  * Thread safety: the sheaf's holder.
  */
 int dslab_refill_sheaf(struct dslab_cache *cache, unsigned flags,

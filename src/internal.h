@@ -156,7 +156,8 @@ struct Slab {
 	uint32_t inuse;      /* objects outside the slab (sheaves or users) */
 	uint32_t carved;     /* objects [0, carved) were handed out at least once */
 	bool on_partial;
-	bool active;         /* carved from its chunk and counted in the node */
+	bool active;         /* backed by memory and counted in the node: false
+			      * after shrink gave its pages back, until reuse */
 #if DSLAB_CHECKED
 	std::atomic<uint64_t> *allocated; /* bit per object: in a user's hands */
 #endif
@@ -185,7 +186,8 @@ struct alignas(RTE_CACHE_LINE_SIZE) Node {
 	Chunk *chunks;
 	uint64_t inuse;       /* objects outside slabs */
 	uint64_t nr_slabs;    /* active slabs */
-	uint64_t bytes;       /* chunk bytes held */
+	uint64_t bytes;       /* chunk bytes held, less pages given back */
+	uint64_t released;    /* bytes given back so far (for shrink's return) */
 	uint32_t nr_chunks;
 	uint32_t idle_chunks; /* chunks with no busy slab (at most one kept) */
 };
@@ -256,6 +258,7 @@ static inline Slab *slab_of(Chunk *ch, const void *obj)
 unsigned node_alloc(dslab_cache_impl *c, int socket, unsigned n, void **objs);
 void node_free(dslab_cache_impl *c, int socket, unsigned n, void *const *objs);
 size_t node_shrink(dslab_cache_impl *c, int socket);
+uint64_t node_released(dslab_cache_impl *c, int socket);
 /* Destroy: free every chunk; returns objects still in use (leaks kept). */
 uint64_t node_destroy(dslab_cache_impl *c, int socket);
 Node *node_create(int socket);

@@ -82,22 +82,32 @@ extern "C" int dslab_refill_sheaf(struct dslab_cache *cache, unsigned flags,
 	unsigned lc = rte_lcore_id();
 	dslab_sheaf *s = *sheafp;
 
-	if (n > s->capacity) {
-		/* Grow: a larger sheaf takes the objects over. */
-		dslab_sheaf *big = sheaf_alloc(c, lc, s->socket, n);
-		if (big == nullptr)
-			return fail(ENOMEM);
-		memcpy(big->objects, s->objects, s->size * sizeof(void *));
-		big->size = s->size;
-		s->size = 0;
-		if (s->oversize)
-			sheaf_free(c, lc, s);
-		else
-			barn_put_empty(c, lc, s);
-		*sheafp = s = big;
-		stat_add(c, lc, STAT_sheaf_prefill_oversize, 1);
+	if (n <= s->capacity)
+		return sheaf_refill(c, lc, s, n) ? 0 : fail(ENOMEM);
+
+	/* Grow: a larger sheaf takes the objects over, but only once it is
+	 * full enough; on failure the caller keeps its sheaf as it was. */
+	dslab_sheaf *big = sheaf_alloc(c, lc, s->socket, n);
+	if (big == nullptr)
+		return fail(ENOMEM);
+	memcpy(big->objects, s->objects, s->size * sizeof(void *));
+	big->size = s->size;
+	if (!sheaf_refill(c, lc, big, n)) {
+		uint32_t extra = big->size - s->size;
+		memmove(big->objects, big->objects + s->size, extra * sizeof(void *));
+		big->size = extra;
+		sheaf_flush(c, lc, big);
+		sheaf_free(c, lc, big);
+		return fail(ENOMEM);
 	}
-	return sheaf_refill(c, lc, s, n) ? 0 : fail(ENOMEM);
+	s->size = 0;
+	if (s->oversize)
+		sheaf_free(c, lc, s);
+	else
+		barn_put_empty(c, lc, s);
+	*sheafp = big;
+	stat_add(c, lc, STAT_sheaf_prefill_oversize, 1);
+	return 0;
 }
 
 extern "C" void dslab_return_sheaf(struct dslab_cache *cache, struct dslab_sheaf *sheaf)

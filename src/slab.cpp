@@ -90,20 +90,30 @@ void chunk_release(Chunk *ch)
 	free(ch);
 }
 
-/* Locked: unlink a chunk with no busy slab from its node. */
-void chunk_unlink(Node *nd, Chunk *ch)
+/* Locked: unlink a chunk with no busy slab from its node; returns the number
+ * of its slabs still backed by memory (those whose pages shrink gave back
+ * were counted as freed then). */
+uint32_t chunk_unlink(Node *nd, Chunk *ch)
 {
-	for (uint32_t i = 0; i < ch->carved_slabs; i++)
+	uint32_t active = 0;
+
+	for (uint32_t i = 0; i < ch->carved_slabs; i++) {
 		if (ch->slabs[i].on_partial)
 			partial_del(nd, &ch->slabs[i]);
+		active += ch->slabs[i].active;
+	}
 	Chunk **pp = &nd->chunks;
 	while (*pp != ch)
 		pp = &(*pp)->next;
 	*pp = ch->next;
 	nd->nr_chunks--;
 	nd->idle_chunks--;
-	nd->nr_slabs -= ch->carved_slabs;
-	nd->bytes -= ch->region.size;
+	nd->nr_slabs -= active;
+	size_t held = ch->region.size -
+		((size_t)(ch->carved_slabs - active) << ch->slab_shift);
+	nd->bytes -= held;
+	nd->released += held;
+	return active;
 }
 
 /* Locked: set up the next slab of the newest chunk (only the newest can have
@@ -143,6 +153,13 @@ unsigned take(dslab_cache_impl *c, Node *nd, unsigned n, void **objs)
 			break;
 		Chunk *ch = s->chunk;
 		unsigned before = got;
+		if (unlikely(!s->active)) {
+			/* Its pages were given back by shrink: carved afresh. */
+			s->active = true;
+			nd->nr_slabs++;
+			nd->bytes += (size_t)1 << ch->slab_shift;
+			stat_add(c, rte_lcore_id(), STAT_alloc_slab, 1);
+		}
 		while (got < n) {
 			void *o = s->freelist;
 			if (o != nullptr)
@@ -200,6 +217,7 @@ void node_free(dslab_cache_impl *c, int socket, unsigned n, void *const *objs)
 {
 	Node *nd = c->node[socket];
 	Chunk *idle = nullptr; /* chunks to give back, linked through next */
+	uint64_t slabs = 0;
 
 	{
 		Guard<SpinLock> g(nd->lock);
@@ -214,20 +232,29 @@ void node_free(dslab_cache_impl *c, int socket, unsigned n, void *const *objs)
 			if (!s->on_partial)
 				partial_add(nd, s);
 			if (--s->inuse == 0 && --ch->busy_slabs == 0 && ++nd->idle_chunks > 1) {
-				chunk_unlink(nd, ch);
+				slabs += chunk_unlink(nd, ch);
 				ch->next = idle;
 				idle = ch;
 			}
 		}
 		nd->inuse -= n;
 	}
+	if (idle != nullptr)
+		stat_add(c, rte_lcore_id(), STAT_free_slab, slabs);
 	for (Chunk *ch = idle, *next; ch != nullptr; ch = next) {
 		next = ch->next;
-		stat_add(c, rte_lcore_id(), STAT_free_slab, ch->carved_slabs);
 		chunk_release(ch);
 	}
 }
 
+uint64_t node_released(dslab_cache_impl *c, int socket)
+{
+	Node *nd = c->node[socket];
+	Guard<SpinLock> g(nd->lock);
+	return nd->released;
+}
+
+/* Returns the node's bytes-given-back counter after shrinking. */
 size_t node_shrink(dslab_cache_impl *c, int socket)
 {
 	Node *nd = c->node[socket];
@@ -240,7 +267,7 @@ size_t node_shrink(dslab_cache_impl *c, int socket)
 		for (Chunk *ch = nd->chunks, *next; ch != nullptr; ch = next) {
 			next = ch->next;
 			if (ch->busy_slabs == 0) {
-				chunk_unlink(nd, ch);
+				slabs += chunk_unlink(nd, ch);
 				ch->next = idle;
 				idle = ch;
 				continue;
@@ -253,20 +280,23 @@ size_t node_shrink(dslab_cache_impl *c, int socket)
 			 * shrink is rare and only this cache's socket waits). */
 			for (uint32_t i = 0; i < ch->carved_slabs; i++) {
 				Slab *s = &ch->slabs[i];
-				if (s->inuse != 0 || s->carved == 0)
+				if (s->inuse != 0 || !s->active || s->carved == 0)
 					continue;
-				memsrc_release_pages(s->base, (size_t)1 << ch->slab_shift);
+				size_t len = (size_t)1 << ch->slab_shift;
+				memsrc_release_pages(s->base, len);
 				s->freelist = nullptr;
 				s->carved = 0;
-				released += (size_t)1 << ch->slab_shift;
+				s->active = false;
+				nd->nr_slabs--;
+				nd->bytes -= len;
+				nd->released += len;
 				slabs++;
 			}
 		}
+		released = nd->released;
 	}
 	for (Chunk *ch = idle, *next; ch != nullptr; ch = next) {
 		next = ch->next;
-		released += ch->region.size;
-		slabs += ch->carved_slabs;
 		chunk_release(ch);
 	}
 	stat_add(c, rte_lcore_id(), STAT_free_slab, slabs);

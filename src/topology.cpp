@@ -155,7 +155,9 @@ extern "C" unsigned dslab_socket_count(void) { return dslab::topo_socket_count()
 
 extern "C" int dslab_lcore_socket(unsigned lcore_id)
 {
-	if (!dslab::initialised() || lcore_id >= RTE_MAX_LCORE)
-		return dslab::fail(EINVAL);
+	if (!dslab::initialised() || lcore_id >= RTE_MAX_LCORE) {
+		rte_errno = EINVAL;
+		return -1;
+	}
 	return dslab::topo_lcore_socket(lcore_id);
 }
