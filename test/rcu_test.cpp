@@ -1,0 +1,490 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright(c) 2026 The dslab authors
+ */
+/*
+ * kfree_rcu over DPDK QSBR: grace-period safety with a real reader lcore,
+ * reuse through the barn, the flush-versus-fill race, per-cache barriers,
+ * lingering destroy, headless kvfree_rcu, offline lcores, and remote frees
+ * with 2 LOGICAL sockets (topology override 0:0,1:0,2:1,3:1).
+ *
+ * Its own binary: EAL (4 lcores on the machine's cores) and dslab are
+ * initialised once in main(). Lcores 1-3 are workers.
+ */
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include <rte_eal.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_log.h>
+#include <rte_malloc.h>
+#include <rte_rcu_qsbr.h>
+
+#include <dslab.h>
+#include <dslab_fault.h>
+
+#include "test_util.h"
+
+namespace {
+
+struct Obj {
+	uint64_t stamp;
+	struct dslab_rcu_head rh;
+	uint64_t payload[5];
+};
+
+using dslab_test::LogCapture;
+using dslab_test::stats_of;
+
+/* Stops and joins the worker lcores when a test ends, failed or not, so
+ * that a failure does not leave lcores running into the next test. */
+struct StopWorkers {
+	std::atomic<bool> &stop;
+	~StopWorkers()
+	{
+		stop.store(true, std::memory_order_release);
+		rte_eal_mp_wait_lcore();
+	}
+};
+
+template <class F> void launch(unsigned lcore, F *f)
+{
+	ASSERT_EQ(rte_eal_remote_launch([](void *a) { return (*static_cast<F *>(a))(); }, f, lcore), 0);
+}
+
+/* Runs first: attaching needs no online lcore and nothing pending. */
+TEST(Rcu, AttachApplicationQsbr)
+{
+	struct rte_rcu_qsbr *own = dslab_rcu_qsbr();
+	ASSERT_NE(own, nullptr);
+	size_t sz = rte_rcu_qsbr_get_memsize(RTE_MAX_LCORE);
+	auto *v = static_cast<struct rte_rcu_qsbr *>(rte_zmalloc("app_qsbr", sz, RTE_CACHE_LINE_SIZE));
+	ASSERT_NE(v, nullptr);
+	ASSERT_EQ(rte_rcu_qsbr_init(v, RTE_MAX_LCORE), 0);
+	EXPECT_EQ(dslab_rcu_attach(nullptr), -EINVAL);
+	ASSERT_EQ(dslab_rcu_attach(v), 0);
+	EXPECT_EQ(dslab_rcu_qsbr(), v);
+
+	/* Shared with the application: dslab's reader shows up in it. */
+	ASSERT_EQ(dslab_rcu_online(), 0);
+	EXPECT_EQ(dslab_rcu_attach(own), -EBUSY);
+	dslab_cache *c = dslab_cache_create("rcu_attach", 64, nullptr);
+	ASSERT_NE(c, nullptr);
+	auto *o = static_cast<Obj *>(dslab_alloc(c, 0));
+	dslab_kfree_rcu(o, rh);
+	uint64_t t = rte_rcu_qsbr_start(v);
+	EXPECT_EQ(rte_rcu_qsbr_check(v, t, false), 0); /* we are online and have not reported */
+	dslab_quiescent();
+	EXPECT_EQ(rte_rcu_qsbr_check(v, t, false), 1);
+	dslab_rcu_barrier();
+	EXPECT_EQ(stats_of(c).objects_pending_rcu, 0u);
+	dslab_rcu_offline();
+	dslab_cache_destroy(c);
+	ASSERT_EQ(dslab_rcu_attach(own), 0);
+	rte_free(v);
+}
+
+/* A reader lcore holds a reference across many reads; the writer retires
+ * objects and reuses memory as fast as the barn hands it back. A reused
+ * object would change under the reader. */
+TEST(Rcu, GracePeriodSafetyAndReuseThroughBarn)
+{
+	dslab_cache *c = dslab_cache_create("rcu_gp", sizeof(Obj), nullptr);
+	ASSERT_NE(c, nullptr);
+	std::atomic<Obj *> shared{nullptr};
+	std::atomic<bool> stop{false};
+	std::atomic<uint64_t> bad{0}, checks{0};
+
+	auto reader = [&]() {
+		dslab_rcu_online();
+		while (!stop.load(std::memory_order_acquire)) {
+			Obj *o = shared.load(std::memory_order_acquire);
+			if (o != nullptr) {
+				uint64_t s = o->stamp;
+				/* Hold the reference over 64 reads, no quiescent state. */
+				for (int i = 0; i < 64; i++) {
+					if (o->stamp != s || o->payload[i % 5] != s)
+						bad.fetch_add(1, std::memory_order_relaxed);
+					checks.fetch_add(1, std::memory_order_relaxed);
+				}
+			}
+			dslab_quiescent();
+		}
+		dslab_rcu_offline();
+		return 0;
+	};
+	StopWorkers guard{stop};
+	launch(1, &reader);
+
+	ASSERT_EQ(dslab_rcu_online(), 0);
+	const uint64_t n = 300000;
+	for (uint64_t i = 1; i <= n; i++) {
+		auto *o = static_cast<Obj *>(dslab_alloc(c, 0));
+		ASSERT_NE(o, nullptr);
+		memset(o, 0xa5, sizeof(*o)); /* what a reader must never see */
+		o->stamp = i;
+		for (auto &p : o->payload)
+			p = i;
+		Obj *old = shared.exchange(o, std::memory_order_acq_rel);
+		dslab_kfree_rcu(old, rh);
+		if ((i & 63) == 0)
+			dslab_quiescent();
+	}
+	struct dslab_cache_stats s = stats_of(c);
+	EXPECT_EQ(s.free_rcu_sheaf + s.free_rcu_sheaf_fail, n - 1);
+	EXPECT_GT(s.free_rcu_sheaf, n / 2) << "the sheaf path was not taken";
+	EXPECT_GT(s.rcu_sheaf_submit, 0u);
+	EXPECT_GT(s.rcu_sheaf_reclaim, 0u);
+	/* Reclaimed sheaves came back as full barn sheaves: few slab refills. */
+	EXPECT_GT(s.barn_get, s.rcu_sheaf_reclaim / 2);
+	EXPECT_LT(s.sheaf_refill * s.sheaf_capacity, n / 4);
+
+	stop.store(true, std::memory_order_release);
+	rte_eal_wait_lcore(1);
+	dslab_kfree_rcu(shared.exchange(nullptr), rh);
+	dslab_rcu_barrier();
+	dslab_rcu_offline();
+	s = stats_of(c);
+	EXPECT_EQ(bad.load(), 0u);
+	EXPECT_GT(checks.load(), 0u);
+	EXPECT_EQ(s.objects_pending_rcu, 0u);
+	EXPECT_EQ(s.objects_in_use, 0u);
+	dslab_cache_destroy(c);
+}
+
+TEST(Rcu, PartlyFilledSheafIsSubmittedAfterTheDelay)
+{
+	dslab_cache *c = dslab_cache_create("rcu_delay", 64, nullptr);
+	ASSERT_NE(c, nullptr);
+	ASSERT_EQ(dslab_rcu_online(), 0);
+	for (int i = 0; i < 5; i++)
+		dslab_kvfree_rcu(dslab_alloc(c, 0));
+	struct dslab_cache_stats s = stats_of(c);
+	EXPECT_EQ(s.free_rcu_sheaf, 5u);
+	EXPECT_EQ(s.objects_pending_rcu, 5u);
+	EXPECT_EQ(s.rcu_sheaf_submit, 0u);
+	dslab_quiescent(); /* too early: nothing submitted */
+	EXPECT_EQ(stats_of(c).rcu_sheaf_submit, 0u);
+	std::this_thread::sleep_for(std::chrono::milliseconds(5)); /* > rcu_flush_us (1 ms) */
+	dslab_quiescent(); /* submits; the only reader (us) just reported */
+	dslab_quiescent(); /* reclaims */
+	s = stats_of(c);
+	EXPECT_EQ(s.rcu_sheaf_submit, 1u);
+	EXPECT_EQ(s.rcu_sheaf_reclaim, 1u);
+	EXPECT_EQ(s.objects_pending_rcu, 0u);
+	dslab_rcu_offline();
+	dslab_cache_destroy(c);
+}
+
+/* seed 001's flush-versus-fill race: workers fill rcu sheaves while the
+ * main lcore runs barriers. After each barrier, every kfree_rcu that had
+ * returned before it began must be reclaimed. */
+TEST(Rcu, BarrierCoversEveryReturnedCallFlushVsFill)
+{
+	dslab_cache_args a{};
+	a.sheaf_capacity = 8; /* sheaves fill and detach often */
+	dslab_cache *c = dslab_cache_create("rcu_race", 64, &a);
+	ASSERT_NE(c, nullptr);
+	std::atomic<bool> stop{false};
+	std::atomic<uint64_t> returned[RTE_MAX_LCORE] = {};
+
+	auto worker = [&]() {
+		unsigned lc = rte_lcore_id();
+		dslab_rcu_online();
+		uint64_t i = 0;
+		while (!stop.load(std::memory_order_acquire)) {
+			void *o = dslab_alloc(c, 0);
+			if (o != nullptr) {
+				dslab_kvfree_rcu(o);
+				returned[lc].fetch_add(1, std::memory_order_release);
+			}
+			if ((++i & 15) == 0)
+				dslab_quiescent();
+		}
+		dslab_rcu_offline();
+		return 0;
+	};
+	StopWorkers guard{stop};
+	for (unsigned lc = 1; lc <= 3; lc++)
+		launch(lc, &worker);
+
+	/* Thousands of rounds; sanitizer runs set DSLAB_RACE_ROUNDS lower. */
+	const char *env = getenv("DSLAB_RACE_ROUNDS");
+	int rounds = env != nullptr ? atoi(env) : 2000;
+	for (int round = 0; round < rounds; round++) {
+		uint64_t before = 0;
+		for (unsigned lc = 1; lc <= 3; lc++)
+			before += returned[lc].load(std::memory_order_acquire);
+		dslab_rcu_barrier_on_cache(c);
+		struct dslab_cache_stats s = stats_of(c);
+		ASSERT_GE(s.rcu_reclaimed, before) << "round " << round;
+	}
+	stop.store(true, std::memory_order_release);
+	rte_eal_mp_wait_lcore();
+	dslab_rcu_barrier();
+	struct dslab_cache_stats s = stats_of(c);
+	EXPECT_EQ(s.objects_pending_rcu, 0u);
+	EXPECT_EQ(s.objects_in_use, 0u);
+	dslab_cache_destroy(c);
+}
+
+TEST(Rcu, PerCacheBarrierLeavesOtherCachesAlone)
+{
+	dslab_cache *a = dslab_cache_create("rcu_a", 64, nullptr);
+	dslab_cache *b = dslab_cache_create("rcu_b", 64, nullptr);
+	ASSERT_NE(a, nullptr);
+	ASSERT_NE(b, nullptr);
+	ASSERT_EQ(dslab_rcu_online(), 0);
+	for (int i = 0; i < 10; i++) {
+		dslab_kvfree_rcu(dslab_alloc(a, 0));
+		dslab_kvfree_rcu(dslab_alloc(b, 0));
+	}
+	EXPECT_EQ(stats_of(a).objects_pending_rcu, 10u);
+	EXPECT_EQ(stats_of(b).objects_pending_rcu, 10u);
+	dslab_rcu_barrier_on_cache(a);
+	EXPECT_EQ(stats_of(a).objects_pending_rcu, 0u);
+	EXPECT_EQ(stats_of(b).objects_pending_rcu, 10u);
+	EXPECT_EQ(stats_of(b).rcu_sheaf_submit, 0u); /* b's sheaf untouched */
+	dslab_rcu_barrier();
+	EXPECT_EQ(stats_of(b).objects_pending_rcu, 0u);
+	dslab_rcu_offline();
+	dslab_cache_destroy(a);
+	dslab_cache_destroy(b);
+}
+
+TEST(Rcu, DestroyWithPendingFrees)
+{
+	LogCapture log;
+	dslab_cache *c = dslab_cache_create("rcu_destroy", 64, nullptr);
+	ASSERT_NE(c, nullptr);
+	ASSERT_EQ(dslab_rcu_online(), 0);
+	for (int i = 0; i < 20; i++)
+		dslab_kvfree_rcu(dslab_alloc(c, 0));
+
+	/* Synchronous destroy on an online reader would wait on itself. */
+	rte_errno = 0;
+	dslab_cache_destroy(c);
+	EXPECT_EQ(rte_errno, EDEADLK);
+	EXPECT_EQ(dslab_cache_lookup("rcu_destroy"), c); /* still alive */
+
+	/* Lingering destroy: unlinked at once, reaped after its barrier. */
+	ASSERT_EQ(dslab_cache_destroy_async(c), 0);
+	EXPECT_EQ(dslab_cache_lookup("rcu_destroy"), nullptr);
+	dslab_cache *again = dslab_cache_create("rcu_destroy", 64, nullptr);
+	EXPECT_NE(again, nullptr) << "name not reusable";
+	for (int i = 0; i < 2000 && dslab_caches_dying() != 0; i++) {
+		dslab_quiescent(); /* the reaper's barrier waits for us */
+		std::this_thread::sleep_for(std::chrono::milliseconds(1));
+	}
+	EXPECT_EQ(dslab_caches_dying(), 0u);
+	EXPECT_EQ(log.text().find("leaked"), std::string::npos) << log.text();
+	dslab_rcu_offline();
+
+	/* Offline, the synchronous form waits for the barrier and frees. */
+	for (int i = 0; i < 20; i++)
+		dslab_kvfree_rcu(dslab_alloc(again, 0)); /* fallback: we are offline */
+	EXPECT_EQ(stats_of(again).free_rcu_sheaf_fail, 20u);
+	dslab_cache_destroy(again);
+	EXPECT_EQ(dslab_cache_lookup("rcu_destroy"), nullptr);
+	EXPECT_EQ(log.text().find("leaked"), std::string::npos) << log.text();
+}
+
+TEST(Rcu, DestroyWithARealLeakReportsAndKeepsMemory)
+{
+	LogCapture log;
+	dslab_cache *c = dslab_cache_create("rcu_leak", 256, nullptr);
+	ASSERT_NE(c, nullptr);
+	auto *kept = static_cast<char *>(dslab_alloc(c, 0));
+	ASSERT_NE(kept, nullptr);
+	dslab_kvfree_rcu(dslab_alloc(c, 0));
+	ASSERT_EQ(dslab_cache_destroy_async(c), 0);
+	for (int i = 0; i < 2000 && dslab_caches_dying() != 0; i++)
+		std::this_thread::sleep_for(std::chrono::milliseconds(1));
+	ASSERT_EQ(dslab_caches_dying(), 0u);
+	std::string t = log.text();
+	EXPECT_NE(t.find("rcu_leak: 1 objects leaked in 1 slabs on socket 0"), std::string::npos) << t;
+	memset(kept, 0x5a, 256); /* the memory is still there */
+	EXPECT_EQ(kept[255], 0x5a);
+}
+
+TEST(Rcu, HeadlessKvfreeRcuOfEveryKind)
+{
+	dslab_cache *c = dslab_cache_create("rcu_headless", 128, nullptr);
+	ASSERT_NE(c, nullptr);
+	dslab_cache *k = dslab_cache_lookup("kmalloc-96");
+	ASSERT_NE(k, nullptr);
+	uint64_t k_before = stats_of(k).objects_in_use;
+	for (unsigned online = 0; online < 2; online++) {
+		if (online) {
+			ASSERT_EQ(dslab_rcu_online(), 0);
+		}
+		for (int i = 0; i < 300; i++) {
+			dslab_kvfree_rcu(dslab_alloc(c, 0));
+			dslab_kvfree_rcu(dslab_kmalloc(90, 0));
+		}
+		void *big = dslab_kvmalloc(3u << 20, 0);
+		ASSERT_NE(big, nullptr);
+		memset(big, 1, 3u << 20);
+		dslab_kvfree_rcu(big);
+		dslab_rcu_barrier();
+		EXPECT_EQ(stats_of(c).objects_in_use, 0u);
+		EXPECT_EQ(stats_of(c).objects_pending_rcu, 0u);
+		EXPECT_EQ(stats_of(k).objects_in_use, k_before);
+		EXPECT_EQ(dslab_ksize(big), 0u); /* the large region is gone */
+	}
+	EXPECT_GT(stats_of(c).free_rcu_sheaf, 0u);      /* online: sheaves */
+	EXPECT_GE(stats_of(c).free_rcu_sheaf_fail, 300u); /* offline: arrays */
+	dslab_rcu_offline();
+	dslab_kvfree_rcu(nullptr); /* no-op */
+	int on_stack;
+	LogCapture log;
+	dslab_kvfree_rcu(&on_stack);
+	EXPECT_NE(log.text().find("not memory dslab handed out"), std::string::npos);
+	dslab_cache_destroy(c);
+}
+
+/* No memory for a pointer array: a caller that may wait synchronizes and
+ * frees; an online reader gets an error instead of waiting on itself. */
+TEST(Rcu, HeadlessWithoutArrayMemory)
+{
+	dslab_cache *c = dslab_cache_create("rcu_noarray", 64, nullptr);
+	ASSERT_NE(c, nullptr);
+	void *remote = dslab_alloc_node(c, 0, 1); /* logical socket 1: no sheaf path here */
+	void *remote2 = dslab_alloc_node(c, 0, 1);
+	ASSERT_NE(remote, nullptr);
+	dslab_rcu_barrier(); /* no open pointer block left */
+	ASSERT_EQ(dslab_fault_set(DSLAB_FAULT_META, 0, UINT64_MAX), 0);
+
+	ASSERT_EQ(dslab_rcu_online(), 0);
+	rte_errno = 0;
+	dslab_kvfree_rcu(remote);
+	EXPECT_EQ(rte_errno, EDEADLK);
+	EXPECT_EQ(stats_of(c).kvfree_rcu_nomem, 1u);
+	EXPECT_EQ(stats_of(c).objects_in_use, 2u); /* left allocated, not lost */
+	dslab_rcu_offline();
+
+	dslab_kvfree_rcu(remote); /* offline: synchronize, then free */
+	dslab_kvfree_rcu(remote2);
+	dslab_fault_set(DSLAB_FAULT_META, 0, 0);
+	EXPECT_EQ(stats_of(c).objects_in_use, 0u);
+	EXPECT_EQ(stats_of(c).objects_pending_rcu, 0u);
+	dslab_cache_destroy(c);
+}
+
+TEST(Rcu, LcoreGoingOfflineWithAPartlyFilledSheaf)
+{
+	dslab_cache *c = dslab_cache_create("rcu_offline", 64, nullptr);
+	ASSERT_NE(c, nullptr);
+	std::atomic<int> phase{0};
+	auto worker = [&]() {
+		dslab_rcu_online();
+		for (int i = 0; i < 7; i++)
+			dslab_kvfree_rcu(dslab_alloc(c, 0));
+		dslab_rcu_offline(); /* submits the partly filled sheaf */
+		phase.store(1, std::memory_order_release);
+		return 0;
+	};
+	launch(2, &worker);
+	rte_eal_wait_lcore(2);
+	ASSERT_EQ(phase.load(), 1);
+	struct dslab_cache_stats s = stats_of(c);
+	EXPECT_EQ(s.free_rcu_sheaf, 7u);
+	EXPECT_EQ(s.rcu_sheaf_submit, 1u);
+	/* No lcore reports any more, yet nothing waits on the gone one. */
+	dslab_quiescent();
+	dslab_rcu_barrier();
+	s = stats_of(c);
+	EXPECT_EQ(s.objects_pending_rcu, 0u);
+	EXPECT_EQ(s.objects_in_use, 0u);
+	dslab_cache_destroy(c);
+}
+
+/* 2 logical sockets: kfree_rcu of the other socket's objects never enters
+ * the local rcu sheaf and every object comes home. */
+TEST(Rcu, RemoteKfreeRcuWithLogicalSockets)
+{
+	ASSERT_EQ(dslab_socket_count(), 2u);
+	dslab_cache *c = dslab_cache_create("rcu_remote", sizeof(Obj), nullptr);
+	ASSERT_NE(c, nullptr);
+	std::vector<Obj *> from0(200);
+	for (auto &o : from0)
+		ASSERT_NE(o = static_cast<Obj *>(dslab_alloc_node(c, 0, 0)), nullptr);
+	std::atomic<bool> clean{true};
+	auto worker = [&]() { /* lcore 2: logical socket 1 */
+		dslab_rcu_online();
+		for (Obj *o : from0)
+			dslab_kfree_rcu(o, rh);
+		for (int i = 0; i < 50; i++) /* local ones for comparison */
+			dslab_kvfree_rcu(dslab_alloc(c, 0));
+		dslab_pcs *p = &c->pcs[2];
+		for (uint32_t i = 0; i < p->rcu_size; i++)
+			for (Obj *o : from0)
+				if (p->rcu_objs[i] == o)
+					clean = false;
+		dslab_rcu_offline();
+		return 0;
+	};
+	launch(2, &worker);
+	rte_eal_wait_lcore(2);
+	EXPECT_TRUE(clean.load()) << "a socket-0 object sat in lcore 2's rcu sheaf";
+	struct dslab_cache_stats s = stats_of(c);
+	EXPECT_EQ(s.free_rcu_sheaf_fail, 200u);
+	EXPECT_EQ(s.free_rcu_sheaf, 50u);
+	dslab_rcu_barrier();
+	s = stats_of(c);
+	EXPECT_EQ(s.objects_pending_rcu, 0u);
+	EXPECT_EQ(s.objects_in_use, 0u);
+	dslab_cache_destroy(c);
+}
+
+TEST(Rcu, BadInput)
+{
+	Obj *none = nullptr;
+	dslab_kfree_rcu(none, rh); /* no-op */
+	static Obj not_ours;
+	LogCapture log;
+	dslab_kfree_rcu(&not_ours, rh);
+	EXPECT_NE(log.text().find("not memory dslab handed out"), std::string::npos);
+	dslab_rcu_barrier_on_cache(nullptr); /* no-op */
+	EXPECT_EQ(dslab_cache_destroy_async(nullptr), -EINVAL);
+#if DSLAB_CHECKED
+	dslab_cache *c = dslab_cache_create("rcu_double", sizeof(Obj), nullptr);
+	auto *o = static_cast<Obj *>(dslab_alloc(c, 0));
+	dslab_kfree_rcu(o, rh);
+	dslab_kfree_rcu(o, rh);
+	EXPECT_NE(log.text().find("double free"), std::string::npos) << log.text();
+	dslab_rcu_barrier();
+	EXPECT_EQ(stats_of(c).objects_in_use, 0u);
+	dslab_cache_destroy(c);
+#endif
+}
+
+} // namespace
+
+int main(int argc, char **argv)
+{
+	::testing::InitGoogleTest(&argc, argv);
+	std::string prefix = "--file-prefix=rcut" + std::to_string(getpid());
+	const char *eal[] = {"dslab_rcu_test", "--no-huge", "--no-pci", "-m", "512", "--no-shconf",
+			     prefix.c_str(), "--lcores=0@0,1@1,2@0,3@1", "--log-level=lib.eal:error"};
+	if (rte_eal_init(sizeof(eal) / sizeof(eal[0]), const_cast<char **>(eal)) < 0) {
+		fprintf(stderr, "rte_eal_init failed\n");
+		return 1;
+	}
+	setenv("DSLAB_TOPOLOGY", "0:0,1:0,2:1,3:1", 1); /* logical sockets */
+	if (dslab_init(nullptr) != 0) {
+		fprintf(stderr, "dslab_init failed\n");
+		return 1;
+	}
+	int rc = RUN_ALL_TESTS();
+	dslab_fini();
+	rte_eal_cleanup();
+	return rc;
+}

@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright(c) 2026 The dslab authors
+ */
+/*
+ * Threads that are not EAL lcores: a plain std::thread (no lcore id) goes
+ * straight to the slabs (alloc_slowpath / free_slowpath); a thread registered
+ * with rte_thread_register() gets an lcore id and sheaves, flushed back when
+ * it unregisters.
+ */
+#include <atomic>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include <rte_lcore.h>
+
+#include <dslab.h>
+
+#include "test_util.h"
+
+namespace {
+
+using namespace dslab_test;
+
+TEST(Threads, NoLcoreIdGoesToSlabs)
+{
+	CachePtr cp = make_cache("thr_nolcore", 64, DSLAB_SHEAF_CAPACITY_AUTO);
+	ASSERT_TRUE(cp);
+	dslab_cache *c = cp.get();
+	dslab_cache *k384 = dslab_cache_lookup("kmalloc-384");
+	ASSERT_NE(k384, nullptr);
+	struct dslab_cache_stats k0 = stats_of(k384);
+	struct dslab_cache_stats s0 = stats_of(c);
+	std::thread t([&] {
+		ASSERT_EQ(rte_lcore_id(), (unsigned)LCORE_ID_ANY);
+		std::vector<void *> v(150);
+		std::set<void *> u;
+		for (int i = 0; i < 100; i++) {
+			ASSERT_NE(v[i] = dslab_alloc(c, 0), nullptr);
+			memset(v[i], i, 64);
+		}
+		ASSERT_EQ(dslab_alloc_bulk(c, 0, 50, v.data() + 100), 50u);
+		u.insert(v.begin(), v.end());
+		EXPECT_EQ(u.size(), 150u);
+		EXPECT_EQ(stats_of(c).objects_in_use, 150u);
+		for (int i = 0; i < 100; i++) {
+			EXPECT_EQ(static_cast<unsigned char *>(v[i])[63], (unsigned char)i);
+			dslab_free(c, v[i]);
+		}
+		dslab_free_bulk(c, 50, v.data() + 100);
+		void *k = dslab_kmalloc(300, 0);
+		ASSERT_NE(k, nullptr);
+		EXPECT_GE(dslab_ksize(k), 300u);
+		dslab_kfree(k);
+	});
+	t.join();
+	expect_counters(delta(stats_of(c), s0), {{"alloc_slowpath", 150}, {"free_slowpath", 150}, {"alloc_slab", 1}},
+			"thread with no lcore id");
+	expect_counters(delta(stats_of(k384), k0),
+			{{"alloc_slowpath", 1}, {"free_slowpath", 1}, {"alloc_slab", kAny}, {"free_slab", kAny}},
+			"kmalloc from a thread with no lcore id");
+	struct dslab_cache_stats s = stats_of(c);
+	EXPECT_EQ(s.objects_in_use, 0u);
+	EXPECT_EQ(s.objects_in_sheaves, 0u);
+}
+
+/* Several threads with no lcore id at once: the slabs' lock keeps them
+ * apart (each object's contents are checked before it is freed). */
+TEST(Threads, ConcurrentThreadsWithoutLcoreId)
+{
+	CachePtr cp = make_cache("thr_conc", 128, DSLAB_SHEAF_CAPACITY_AUTO);
+	ASSERT_TRUE(cp);
+	dslab_cache *c = cp.get();
+	constexpr int kThreads = 4, kIters = 3000, kHold = 16;
+	std::atomic<int> bad{0};
+	std::vector<std::thread> ts;
+	for (int t = 0; t < kThreads; t++)
+		ts.emplace_back([&, t] {
+			void *held[kHold] = {};
+			for (int i = 0; i < kIters; i++) {
+				int slot = i % kHold;
+				if (held[slot] != nullptr) {
+					auto *w = static_cast<uint64_t *>(held[slot]);
+					for (int j = 0; j < 16; j++)
+						if (w[j] != ((uint64_t)t << 32 | (uint64_t)(i - kHold)))
+							bad++;
+					dslab_free(c, held[slot]);
+				}
+				auto *w = static_cast<uint64_t *>(dslab_alloc(c, 0));
+				if (w == nullptr) {
+					bad++;
+					held[slot] = nullptr;
+					continue;
+				}
+				for (int j = 0; j < 16; j++)
+					w[j] = (uint64_t)t << 32 | (uint64_t)i;
+				held[slot] = w;
+			}
+			for (void *p : held)
+				dslab_free(c, p);
+		});
+	for (auto &t : ts)
+		t.join();
+	EXPECT_EQ(bad.load(), 0);
+	struct dslab_cache_stats s = stats_of(c);
+	EXPECT_EQ(s.alloc_slowpath, (uint64_t)kThreads * kIters);
+	EXPECT_EQ(s.free_slowpath, (uint64_t)kThreads * kIters);
+	EXPECT_EQ(s.alloc_cpu_sheaf + s.free_cpu_sheaf, 0u);
+	EXPECT_EQ(s.objects_in_use, 0u);
+}
+
+/* A registered thread uses sheaves; unregistering flushes them. */
+TEST(Threads, RegisteredThreadUsesSheavesFlushedOnUnregister)
+{
+	CachePtr cp = make_cache("thr_reg", 64, 16, 2, 2);
+	ASSERT_TRUE(cp);
+	dslab_cache *c = cp.get();
+	void *kept = nullptr;
+	struct dslab_cache_stats before_unregister;
+	memset(&before_unregister, 0, sizeof(before_unregister));
+
+	std::thread t([&] {
+		ASSERT_EQ(rte_thread_register(), 0) << rte_errno;
+		unsigned lc = rte_lcore_id();
+		ASSERT_LT(lc, (unsigned)RTE_MAX_LCORE);
+		EXPECT_EQ(rte_eal_lcore_role(lc), ROLE_NON_EAL);
+		std::vector<void *> v(24);
+		step(c, "registered thread: allocations from sheaves",
+		     {{"alloc_cpu_sheaf", 24}, {"sheaf_alloc", 1}, {"barn_get_fail", 2}, {"sheaf_refill", 2},
+		      {"alloc_slab", 1}},
+		     [&] {
+			     for (auto &p : v)
+				     ASSERT_NE(p = dslab_alloc(c, 0), nullptr);
+		     }); /* M=8 */
+		step(c, "registered thread: frees into sheaves",
+		     {{"free_cpu_sheaf", 23}, {"barn_get_fail", 1}, {"sheaf_alloc", 1}},
+		     [&] {
+			     for (size_t i = 1; i < v.size(); i++)
+				     dslab_free(c, v[i]);
+		     }); /* M=15 S=16, barn empty */
+		kept = v[0];
+		before_unregister = stats_of(c);
+		EXPECT_EQ(before_unregister.objects_in_use, 1u);
+		EXPECT_EQ(before_unregister.objects_in_sheaves, 31u);
+		rte_thread_unregister();
+		EXPECT_EQ(rte_lcore_id(), (unsigned)LCORE_ID_ANY);
+	});
+	t.join();
+	struct dslab_cache_stats s = stats_of(c);
+	expect_counters(delta(s, before_unregister), {{"sheaf_flush", 2}, {"sheaf_free", 2}},
+			"rte_thread_unregister flushes and frees main and spare");
+	EXPECT_EQ(s.objects_in_use, 1u) << "exact after the thread left";
+	EXPECT_EQ(s.objects_in_sheaves, 0u) << "the thread's sheaves were flushed";
+	EXPECT_EQ(s.sheaf_free, s.sheaf_alloc) << "and freed";
+	EXPECT_EQ(s.alloc_slowpath + s.free_slowpath, 0u);
+
+	/* A second registered thread (often the same lcore id) starts afresh. */
+	std::thread t2([&] {
+		ASSERT_EQ(rte_thread_register(), 0);
+		step(c, "second registered thread sets its sheaves up again",
+		     {{"alloc_cpu_sheaf", 1}, {"free_cpu_sheaf", 1}, {"sheaf_alloc", 1}, {"barn_get_fail", 1},
+		      {"sheaf_refill", 1}},
+		     [&] {
+			     void *p = dslab_alloc(c, 0);
+			     ASSERT_NE(p, nullptr);
+			     dslab_free(c, p);
+		     });
+		rte_thread_unregister();
+	});
+	t2.join();
+	s = stats_of(c);
+	EXPECT_EQ(s.objects_in_sheaves, 0u);
+	EXPECT_EQ(s.sheaf_free, s.sheaf_alloc);
+	EXPECT_EQ(s.objects_in_use, 1u);
+	dslab_free(c, kept);
+	EXPECT_EQ(stats_of(c).objects_in_use, 0u);
+}
+
+} // namespace
