@@ -321,8 +321,12 @@ extern "C" void dslab_free_bulk_slow(struct dslab_cache *cache, unsigned n, void
 #if DSLAB_CHECKED
 		if (objs[i] == nullptr || !dslab_check_free_(cache, objs[i]))
 			continue;
-#endif
 		dslab_free_slow(cache, objs[i]);
+#else
+		/* The burst had a NULL, remote or foreign object, or did not
+		 * fit: each object takes its own path, local ones the fast one. */
+		dslab_free(cache, objs[i]);
+#endif
 	}
 }
 
