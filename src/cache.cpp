@@ -226,6 +226,12 @@ bool cache_unlink(dslab_cache_impl *c)
 	return true;
 }
 
+/* Caches destroyed with objects still allocated: kept, reachable (a late
+ * free must find its cache, and leak checkers see memory kept on purpose,
+ * not lost), never reused. */
+std::mutex g_leaked_lock;
+dslab_cache_impl *g_leaked;
+
 void cache_reap(dslab_cache_impl *c)
 {
 	for (unsigned lc = 0; lc < RTE_MAX_LCORE; lc++)
@@ -242,6 +248,9 @@ void cache_reap(dslab_cache_impl *c)
 		 * and a late free must find a cache, not freed memory. */
 		DSLAB_LOG(ERR, "cache %s destroyed with %" PRIu64 " objects still allocated", c->name,
 			  leaked);
+		std::lock_guard<std::mutex> g(g_leaked_lock);
+		c->next = g_leaked;
+		g_leaked = c;
 		return;
 	}
 	free_cache(c);

@@ -137,6 +137,13 @@ bool dslab::checked_rcu_free(dslab_cache_impl *c, const void *obj)
 	return verify_free(c->pub, obj);
 }
 
+void dslab::checked_rcu_unfree(const void *obj)
+{
+	Chunk *ch = pm_chunk(obj);
+	uint32_t idx = obj_index(ch->impl, ch, obj);
+	slab_of(ch, obj)->allocated[idx / 64].fetch_or(1ull << (idx % 64), std::memory_order_relaxed);
+}
+
 void dslab::checked_poison(const dslab_cache_impl *c, void *obj)
 {
 	memset(obj, kPoisonFree, c->size);

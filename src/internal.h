@@ -327,6 +327,8 @@ void checked_slab_poison(const dslab_cache_impl *c, Slab *s);
 /* kfree_rcu of an object: verify and mark it free, without poisoning it
  * (readers may still look at it). */
 bool checked_rcu_free(dslab_cache_impl *c, const void *obj);
+/* A kfree_rcu that could not take the object (it stays the caller's). */
+void checked_rcu_unfree(const void *obj);
 /* Its grace period is over: poison it (checked at its next allocation). */
 void checked_poison(const dslab_cache_impl *c, void *obj);
 #endif

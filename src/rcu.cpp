@@ -460,8 +460,12 @@ bool fallback(dslab_cache_impl *c, void *obj, dslab_rcu_head *head, unsigned lc)
 				DSLAB_LOG(ERR, "kvfree_rcu(%p): no memory for a pointer array, and lcore %u "
 					  "is an online reader that cannot wait for its own grace "
 					  "period: object left allocated", obj, lc);
-				if (c != nullptr)
+				if (c != nullptr) {
 					stat_add(c, lc, STAT_kvfree_rcu_nomem, 1);
+#if DSLAB_CHECKED
+					checked_rcu_unfree(obj); /* still allocated */
+#endif
+				}
 				rte_errno = EDEADLK;
 				return false;
 			}
