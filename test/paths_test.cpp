@@ -303,3 +303,31 @@ TEST(PathsBulk, AllOrNothing)
 }
 
 } // namespace
+
+/* A bulk free with another socket's object in the middle: the local objects
+ * still go into this lcore's sheaf, the remote one goes home, none is lost
+ * (the fast path checks the whole burst first, then copies). Logical sockets:
+ * the main lcore is on logical socket 0. */
+TEST(PathsBulk, MixedBurstSendsTheRemoteObjectHome)
+{
+	if (dslab_socket_count() < 2)
+		GTEST_SKIP() << "needs 2 (logical) sockets";
+	CachePtr cp = make_cache("paths_bulk_mixed", 64, 32, 2, 2);
+	ASSERT_TRUE(cp);
+	dslab_cache *c = cp.get();
+	void *v[9];
+	ASSERT_EQ(dslab_alloc_bulk(c, 0, 8, v), 8u);
+	v[8] = v[4];
+	ASSERT_NE(v[4] = dslab_alloc_node(c, 0, 1), nullptr);
+	step(c, "8 local objects into main, 1 remote home",
+	     {{"free_cpu_sheaf", 8}, {"free_remote_node", 1}},
+	     [&] { dslab_free_bulk(c, 9, v); });
+	EXPECT_EQ(stats_of(c).objects_in_use, 0u);
+	/* The next 8 from this lcore's sheaf are the 8 local objects. */
+	std::set<void *> local(v, v + 9);
+	local.erase(v[4]);
+	void *w[8];
+	ASSERT_EQ(dslab_alloc_bulk(c, 0, 8, w), 8u);
+	EXPECT_EQ(std::set<void *>(w, w + 8), local) << "the main sheaf held exactly the local 8";
+	dslab_free_bulk(c, 8, w);
+}

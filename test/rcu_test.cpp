@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -142,9 +143,10 @@ TEST(Rcu, GracePeriodSafetyAndReuseThroughBarn)
 	EXPECT_GT(s.free_rcu_sheaf, n / 2) << "the sheaf path was not taken";
 	EXPECT_GT(s.rcu_sheaf_submit, 0u);
 	EXPECT_GT(s.rcu_sheaf_reclaim, 0u);
-	/* Reclaimed sheaves came back as full barn sheaves: few slab refills. */
-	EXPECT_GT(s.barn_get, s.rcu_sheaf_reclaim / 2);
-	EXPECT_LT(s.sheaf_refill * s.sheaf_capacity, n / 4);
+	/* How many of the writer's allocations the reclaimed sheaves served
+	 * depends on how often the reader ran (timing): asserted exactly below,
+	 * on one lcore. */
+	EXPECT_GT(s.barn_get, 0u);
 
 	stop.store(true, std::memory_order_release);
 	rte_eal_wait_lcore(1);
@@ -156,6 +158,35 @@ TEST(Rcu, GracePeriodSafetyAndReuseThroughBarn)
 	EXPECT_GT(checks.load(), 0u);
 	EXPECT_EQ(s.objects_pending_rcu, 0u);
 	EXPECT_EQ(s.objects_in_use, 0u);
+
+	/* Exactly: a full rcu sheaf, once its grace period is over, goes to
+	 * the barn whole and serves the next allocations without a refill. */
+	dslab_cache_shrink(c); /* this lcore: no sheaves; the barn: empty */
+	const unsigned cap = s.sheaf_capacity;
+	std::vector<void *> a(cap);
+	for (void *&p : a)
+		ASSERT_NE(p = dslab_alloc(c, 0), nullptr); /* one refill, main emptied */
+	ASSERT_EQ(dslab_rcu_online(), 0);
+	struct dslab_cache_stats b = stats_of(c);
+	for (void *p : a)
+		dslab_kvfree_rcu(p);
+	dslab_quiescent(); /* the only online reader: the token passes */
+	dslab_quiescent(); /* and the sheaf is reclaimed */
+	s = stats_of(c);
+	EXPECT_EQ(s.rcu_sheaf_submit - b.rcu_sheaf_submit, 1u);
+	EXPECT_EQ(s.rcu_sheaf_reclaim - b.rcu_sheaf_reclaim, 1u);
+	EXPECT_EQ(s.objects_pending_rcu, 0u);
+	b = s;
+	std::vector<void *> again(cap);
+	for (void *&p : again)
+		ASSERT_NE(p = dslab_alloc(c, 0), nullptr);
+	s = stats_of(c);
+	EXPECT_EQ(s.barn_get - b.barn_get, 1u) << "the reclaimed sheaf came from the barn";
+	EXPECT_EQ(s.sheaf_refill - b.sheaf_refill, 0u) << "no slab refill";
+	EXPECT_EQ(std::set<void *>(again.begin(), again.end()), std::set<void *>(a.begin(), a.end()));
+	dslab_rcu_offline();
+	for (void *p : again)
+		dslab_free(c, p);
 	dslab_cache_destroy(c);
 }
 
@@ -217,7 +248,7 @@ TEST(Rcu, BarrierCoversEveryReturnedCallFlushVsFill)
 
 	/* Thousands of rounds; sanitizer runs set DSLAB_RACE_ROUNDS lower. */
 	const char *env = getenv("DSLAB_RACE_ROUNDS");
-	int rounds = env != nullptr ? atoi(env) : 2000;
+	int rounds = env != nullptr && *env != '\0' ? atoi(env) : 2000;
 	for (int round = 0; round < rounds; round++) {
 		uint64_t before = 0;
 		for (unsigned lc = 1; lc <= 3; lc++)
