@@ -247,13 +247,20 @@ struct dslab_cache *dslab_cache_create(const char *name, size_t size,
 				       const struct dslab_cache_args *args);
 
 /**
- * Destroy a cache: flush every lcore's sheaves and the barns, give all memory
- * back. Objects still allocated are reported as leaks (count, slabs, socket)
- * and their memory is kept, never freed under a live reference.
+ * Destroy a cache: wait for its kfree_rcu barrier (every object handed to
+ * kfree_rcu before the call is freed first), flush every lcore's sheaves and
+ * the barns, give all memory back. Objects still allocated are reported as
+ * leaks (count, slabs, socket) and their memory is kept, never freed under a
+ * live reference.
  *
- * @param cache the cache, or NULL (no-op).
+ * An online rcu reader lcore cannot wait for a grace period that needs its
+ * own quiescent report: there the call destroys nothing and sets rte_errno
+ * to EDEADLK (use dslab_cache_destroy_async(), or go offline first).
+ *
+ * @param cache the cache, or NULL (no-op). Errors (rte_errno): EINVAL (not a
+ *   cache, or a kmalloc cache), EDEADLK (see above).
  * Thread safety: control: no thread may use the cache during or after
- * the call.
+ * the call. Context: may block (grace period).
  */
 void dslab_cache_destroy(struct dslab_cache *cache);
 
