@@ -252,7 +252,7 @@ dslab_free_bulk(struct dslab_cache *cache, unsigned n, void **objs)
 {
 	unsigned lc = rte_lcore_id();
 
-	if (likely(lc < RTE_MAX_LCORE && cache != NULL && !DSLAB_CHECKED)) {
+	if (likely(lc < RTE_MAX_LCORE && cache != NULL && n != 0 && !DSLAB_CHECKED)) {
 		struct dslab_pcs *p = &cache->pcs[lc];
 		uint32_t size = p->main_size;
 
