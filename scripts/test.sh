@@ -54,7 +54,7 @@ run_config() {
 	asan) opts=("-Db_sanitize=address,undefined" -Db_lundef=false -Dbench=disabled)
 		suites=(--no-suite bench) rounds=${rounds:-300} ;;
 	tsan) opts=(-Db_sanitize=thread -Db_lundef=false -Dbench=disabled)
-		suites=(--no-suite bench) rounds=${rounds:-20} ;;
+		suites=(--no-suite bench) rounds=${rounds:-200} ;;
 	checked) opts=(-Dchecked=true -Dbench=disabled)
 		suites=(--no-suite bench) ;;
 	*) echo "test.sh: unknown configuration '$cfg' (normal, asan, tsan, checked, fuzz)"; exit 2 ;;
