@@ -137,7 +137,7 @@ dslab_cache *cache_create(const char *name, size_t size, const dslab_cache_args 
 		align = RTE_MIN(RTE_MAX((size_t)8, (size_t)1 << __builtin_ctzl(size)), (size_t)64);
 	if (a.flags & DSLAB_CACHE_HWCACHE_ALIGN)
 		align = RTE_MAX(align, (size_t)RTE_CACHE_LINE_SIZE);
-	align = RTE_MAX(align, sizeof(void *)); /* room for the freelist link */
+	align = RTE_MAX(align, sizeof(void *)); /* pointer-aligned objects */
 	size_t usable = RTE_ALIGN_CEIL(size, DSLAB_CHECKED ? sizeof(void *) : align);
 	/* Checked builds put a redzone of at least 8 bytes after each object. */
 	size_t stride = RTE_ALIGN_CEIL(usable + (DSLAB_CHECKED ? 8 : 0), align);
@@ -169,6 +169,7 @@ dslab_cache *cache_create(const char *name, size_t size, const dslab_cache_args 
 	c->flags = a.flags;
 	c->slab_shift = (uint32_t)rte_log2_u64(slab);
 	c->objs_per_slab = (uint32_t)(slab / stride);
+	c->map_words = (c->objs_per_slab + 63) / 64;
 	c->recip = (((uint64_t)1 << 42) + stride - 1) / stride;
 	c->kmalloc = kmalloc;
 	c->pub = pub;

@@ -12,8 +12,8 @@
  * Each object is followed by a redzone (kRedzone bytes, at least 8), written
  * when its slab is carved and verified at every free and allocation: a write
  * past the object is reported. A freed object is filled with kPoisonFree and
- * verified at its next allocation (all but the first word, which the slab
- * freelist uses): a write after free is reported. Reports name the cache and
+ * verified at its next allocation, every byte (slabs keep free objects in
+ * a bitmap, never in the objects): a write after free is reported. Reports name the cache and
  * the object; the operation then goes on (the object is still freed or handed
  * out), as the kernel's slub_debug does. Without the option none of it is
  * compiled in.
@@ -160,7 +160,7 @@ extern "C" void dslab_check_alloc_(struct dslab_cache *cache, void *obj)
 
 	if (s->allocated[idx / 64].fetch_or(bit, std::memory_order_relaxed) & bit)
 		DSLAB_LOG(CRIT, "cache %s handed out %p while it was allocated", c->name, obj);
-	long bad = find_not(obj, sizeof(void *), c->size, kPoisonFree);
+	long bad = find_not(obj, 0, c->size, kPoisonFree);
 	if (bad >= 0)
 		DSLAB_LOG(ERR, "cache %s: object %p was written after it was freed (byte %ld), seen "
 			  "at allocation", c->name, obj, bad);

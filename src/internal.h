@@ -152,9 +152,13 @@ struct Slab {
 	Slab *prev, *next;   /* node partial list, when on_partial */
 	Chunk *chunk;
 	char *base;
-	void *freelist;      /* free objects linked through their first word */
+	uint64_t *freemap;   /* bit per object: freed back into the slab (in the
+			      * chunk descriptor, not in the objects: taking a
+			      * free object reads no object memory) */
+	uint32_t scan;       /* freemap words below this one are zero */
 	uint32_t inuse;      /* objects outside the slab (sheaves or users) */
-	uint32_t carved;     /* objects [0, carved) were handed out at least once */
+	uint32_t carved;     /* objects [0, carved) were handed out at least once
+			      * since the slab was last empty */
 	bool on_partial;
 	bool active;         /* backed by memory and counted in the node: false
 			      * after shrink gave its pages back, until reuse */
@@ -215,6 +219,7 @@ struct dslab_cache_impl {
 	uint32_t flags;
 	uint32_t slab_shift;
 	uint32_t objs_per_slab;
+	uint32_t map_words;      /* freemap words per slab */
 	uint64_t recip;          /* ceil(2^42 / obj_size): offset -> index */
 	bool kmalloc;            /* a kmalloc size class (not user visible) */
 	dslab_cache *pub;
