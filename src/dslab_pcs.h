@@ -234,7 +234,12 @@ dslab_alloc_bulk(struct dslab_cache *cache, unsigned flags, unsigned n,
 		uint32_t size = p->main_size;
 
 		if (likely(size >= n)) {
-			memcpy(objs, &p->main_objs[size - n], n * sizeof(void *));
+			void **src = &p->main_objs[size - n];
+			unsigned i;
+
+			/* Inline, not a libc call: bursts are short. */
+			for (i = 0; i < n; i++)
+				objs[i] = src[i];
 			p->main_size = size - n;
 			DSLAB_STAT_ADD_(p->alloc_cpu_sheaf, n);
 			return n;
@@ -257,26 +262,41 @@ dslab_free_bulk(struct dslab_cache *cache, unsigned n, void **objs)
 		uint32_t size = p->main_size;
 
 		if (likely(size + n <= p->capacity)) {
-			/* Check first, copy after: the check loop has no store
-			 * to alias its loads and the copy is one memcpy. Any
-			 * NULL, foreign or remote object sends the whole burst
-			 * to the slow path, which sorts it out object by object. */
+			/* Any NULL, foreign or remote object sends the whole
+			 * burst to the slow path, which sorts it out object by
+			 * object; main_size moves only once all are checked. */
 			const uintptr_t tag = p->socket_tag;
 			const uintptr_t lim = dslab_pagemap.nentries;
 			const uintptr_t *map = dslab_pagemap.map;
-			uintptr_t bad = 0;
+			const uintptr_t first = (uintptr_t)objs[0] >> DSLAB_PM_SHIFT;
+			void **dst = &p->main_objs[size];
+			uintptr_t bad = 0, diff = 0;
 			unsigned i;
 
+			/* A burst mostly comes from one chunk: one branch-free
+			 * pass copies the burst above main_size (free slots,
+			 * so nothing is published yet) and proves it; then one
+			 * map entry checks them all. */
 			for (i = 0; i < n; i++) {
-				uintptr_t x = (uintptr_t)objs[i] >> DSLAB_PM_SHIFT;
+				dst[i] = objs[i];
+				diff |= ((uintptr_t)objs[i] >> DSLAB_PM_SHIFT) ^ first;
+			}
+			if (likely(diff == 0)) {
+				i = first < lim ? n : 0;
+				if (likely(i == n))
+					bad = (__atomic_load_n(&map[first], __ATOMIC_ACQUIRE) &
+					       DSLAB_PM_TAG_MASK) ^ tag;
+			} else {
+				for (i = 0; i < n; i++) {
+					uintptr_t x = (uintptr_t)objs[i] >> DSLAB_PM_SHIFT;
 
-				if (unlikely(x >= lim))
-					break;
-				bad |= (__atomic_load_n(&map[x], __ATOMIC_ACQUIRE) &
-					DSLAB_PM_TAG_MASK) ^ tag;
+					if (unlikely(x >= lim))
+						break;
+					bad |= (__atomic_load_n(&map[x], __ATOMIC_ACQUIRE) &
+						DSLAB_PM_TAG_MASK) ^ tag;
+				}
 			}
 			if (likely(i == n && bad == 0)) {
-				memcpy(&p->main_objs[size], objs, n * sizeof(void *));
 				p->main_size = size + n;
 				DSLAB_STAT_ADD_(p->free_cpu_sheaf, n);
 				return;
