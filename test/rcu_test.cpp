@@ -498,24 +498,3 @@ TEST(Rcu, BadInput)
 }
 
 } // namespace
-
-int main(int argc, char **argv)
-{
-	::testing::InitGoogleTest(&argc, argv);
-	std::string prefix = "--file-prefix=rcut" + std::to_string(getpid());
-	const char *eal[] = {"dslab_rcu_test", "--no-huge", "--no-pci", "-m", "512", "--no-shconf",
-			     prefix.c_str(), "--lcores=0@0,1@1,2@0,3@1", "--log-level=lib.eal:error"};
-	if (rte_eal_init(sizeof(eal) / sizeof(eal[0]), const_cast<char **>(eal)) < 0) {
-		fprintf(stderr, "rte_eal_init failed\n");
-		return 1;
-	}
-	setenv("DSLAB_TOPOLOGY", "0:0,1:0,2:1,3:1", 1); /* logical sockets */
-	if (dslab_init(nullptr) != 0) {
-		fprintf(stderr, "dslab_init failed\n");
-		return 1;
-	}
-	int rc = RUN_ALL_TESTS();
-	dslab_fini();
-	rte_eal_cleanup();
-	return rc;
-}

@@ -2,9 +2,10 @@
  * Copyright(c) 2026 The dslab authors
  */
 /*
- * main() of dslab_core_test: EAL once per binary (4 lcores on the machine's
- * cores, no hugepages), dslab with 2 LOGICAL sockets through the topology
- * override (lcores 0,1 on socket 0; 2,3 on socket 1), then the tests.
+ * main() of the GoogleTest programs: EAL once per binary (4 lcores on the
+ * machine's cores, no hugepages, a file prefix of its own), dslab with 2
+ * LOGICAL sockets through the topology override (lcores 0,1 on socket 0;
+ * 2,3 on socket 1), then the tests.
  */
 #include <cstdio>
 #include <cstdlib>
@@ -19,8 +20,8 @@
 int main(int argc, char **argv)
 {
 	::testing::InitGoogleTest(&argc, argv);
-	std::string prefix = "--file-prefix=coret" + std::to_string(getpid());
-	const char *eal[] = {"dslab_core_test", "--no-huge", "--no-pci", "-m", "512", "--no-shconf",
+	std::string prefix = "--file-prefix=dslabt" + std::to_string(getpid());
+	const char *eal[] = {argv[0], "--no-huge", "--no-pci", "-m", "512", "--no-shconf",
 			     prefix.c_str(), "--lcores=0@0,1@1,2@0,3@1", "--log-level=lib.eal:error"};
 	if (rte_eal_init(sizeof(eal) / sizeof(eal[0]), const_cast<char **>(eal)) < 0) {
 		fprintf(stderr, "rte_eal_init failed\n");
