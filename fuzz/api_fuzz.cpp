@@ -61,6 +61,7 @@
 
 #include <dslab.h>
 #include <dslab_fault.h>
+#include <dslab_rcu.h>
 
 namespace {
 
@@ -754,6 +755,7 @@ enum Op : uint8_t {
 	OP_ALLOC_MANY,
 	OP_FREE_MANY,
 	OP_THREAD,
+	OP_RCU,
 	OP_NR
 };
 
@@ -947,6 +949,71 @@ void op_free(Reader &r)
 	if (M.objs.empty())
 		return;
 	free_obj(idx % M.objs.size(), how);
+}
+
+/* kfree_rcu: the object leaves the model at once (objects_in_use counts it
+ * as freed when it is handed over); a barrier must leave nothing pending.
+ * The fuzzing lcore is never an online reader, so nothing here may wait on
+ * itself; with no memory for a pointer array (fault injection) the headless
+ * form waits for a grace period, which no online reader holds up. */
+struct RcuHeaded {
+	struct dslab_rcu_head rh;
+};
+
+void check_no_rcu_pending()
+{
+	for (CacheModel &cm : M.caches) {
+		if (cm.c == nullptr)
+			continue;
+		struct dslab_cache_stats s;
+		CHECK(dslab_cache_stats(cm.c, &s) == 0);
+		CHECKF(s.objects_pending_rcu == 0, "cache %s: %" PRIu64 " objects pending after a barrier",
+		       cm.name, s.objects_pending_rcu);
+	}
+}
+
+void op_rcu(Reader &r)
+{
+	uint8_t what = r.u8();
+	uint16_t idx = r.u16();
+	switch (what % 6) {
+	case 0: /* headless, any object */
+	case 1: {
+		if (M.objs.empty())
+			return;
+		Obj o = disown(idx % M.objs.size());
+		dslab_kvfree_rcu(o.p);
+		break;
+	}
+	case 2: { /* with a head at the start of a cache or kmalloc object */
+		if (M.objs.empty())
+			return;
+		const Obj &c = M.objs[idx % M.objs.size()];
+		if (c.owner == kOwnerLarge || c.span < sizeof(RcuHeaded))
+			return;
+		Obj o = disown(idx % M.objs.size());
+		dslab_kfree_rcu(static_cast<RcuHeaded *>(o.p), rh);
+		break;
+	}
+	case 3:
+		dslab_quiescent();
+		break;
+	case 4: {
+		CacheModel *cm = cache_at((uint8_t)idx);
+		if (cm == nullptr)
+			return;
+		dslab_rcu_barrier_on_cache(cm->c);
+		struct dslab_cache_stats s;
+		CHECK(dslab_cache_stats(cm->c, &s) == 0);
+		CHECKF(s.objects_pending_rcu == 0, "cache %s: %" PRIu64 " pending after its barrier",
+		       cm->name, s.objects_pending_rcu);
+		break;
+	}
+	default:
+		dslab_rcu_barrier();
+		check_no_rcu_pending();
+		break;
+	}
 }
 
 void op_free_many(Reader &r)
@@ -1161,7 +1228,8 @@ void op_shrink(Reader &r)
 	CHECKF(s.objects_in_sheaves == pre,
 	       "cache %s after shrink: objects_in_sheaves %" PRIu64 ", prefilled sheaves hold %"
 	       PRIu64, cm->name, s.objects_in_sheaves, pre);
-	if (cm->live == 0 && pre == 0)
+	/* Objects waiting for a grace period (kfree_rcu) still hold slabs. */
+	if (cm->live == 0 && pre == 0 && s.objects_pending_rcu == 0)
 		CHECKF(s.bytes_held == 0 && s.slabs == 0,
 		       "cache %s after shrink with no object out: %" PRIu64 " bytes, %" PRIu64
 		       " slabs held", cm->name, s.bytes_held, s.slabs);
@@ -1569,7 +1637,7 @@ const char *op_name(uint8_t op)
 		"create", "destroy", "destroy_leak", "alloc", "free", "alloc_bulk", "free_bulk",
 		"kmalloc", "kzalloc", "kvmalloc", "kfree", "ksize", "alloc_node", "kmalloc_node",
 		"shrink", "prefill", "alloc_from_sheaf", "refill", "return_sheaf", "stats",
-		"fault_set", "fault_clear", "bad_input", "alloc_many", "free_many", "thread"};
+		"fault_set", "fault_clear", "bad_input", "alloc_many", "free_many", "thread", "rcu"};
 	return op < OP_NR ? names[op] : "?";
 }
 
@@ -1612,6 +1680,7 @@ void step(Reader &r)
 	case OP_ALLOC_MANY: op_alloc_many(r); break;
 	case OP_FREE_MANY: op_free_many(r); break;
 	case OP_THREAD: op_thread(r); break;
+	case OP_RCU: op_rcu(r); break;
 	default: break;
 	}
 	check_step();
@@ -1621,6 +1690,8 @@ void step(Reader &r)
 void teardown(bool all_classes)
 {
 	fault_clear();
+	dslab_rcu_barrier(); /* objects handed to kfree_rcu are freed */
+	check_no_rcu_pending();
 	while (!M.sheaves.empty())
 		return_sheaf(M.sheaves.size() - 1);
 	while (!M.objs.empty())

@@ -14,7 +14,7 @@ import struct
 (CREATE, DESTROY, DESTROY_LEAK, ALLOC, FREE, ALLOC_BULK, FREE_BULK, KMALLOC,
  KZALLOC, KVMALLOC, KFREE, KSIZE, ALLOC_NODE, KMALLOC_NODE, SHRINK, PREFILL,
  ALLOC_FROM_SHEAF, REFILL, RETURN_SHEAF, STATS, FAULT_SET, FAULT_CLEAR,
- BAD_INPUT, ALLOC_MANY, FREE_MANY, THREAD) = range(26)
+ BAD_INPUT, ALLOC_MANY, FREE_MANY, THREAD, RCU) = range(27)
 
 # Socket selectors (pick_socket): -1, 0, 1 (logical), invalid.
 S_ANY, S_0, S_1, S_BAD = 0, 1, 2, 4
@@ -147,6 +147,12 @@ def thread(k):
     return u8(THREAD) + u8(k - 1)
 
 
+# op_rcu: 0-1 kvfree_rcu, 2 kfree_rcu with a head, 3 quiescent,
+# 4 barrier on a cache slot (idx), 5 global barrier.
+def rcu(what, idx=0):
+    return u8(RCU) + u8(what) + u16(idx)
+
+
 SEEDS = {
     'cache_basic': [create(0, 64, CAP_SMALL, 3), alloc(0), alloc(0), alloc(0, 1), ksize(1),
                     free(0), alloc_many(0, 20), free_many(0, 10, 0), stats(), destroy(0)],
@@ -193,6 +199,11 @@ SEEDS = {
                          refill(0, 100), fault_clear(), fault_set(0, 0, 7), refill(0, 300),
                          fault_clear(), refill(0, 40), alloc_from_sheaf(0), return_sheaf(0),
                          destroy(1)],
+    'kfree_rcu': [create(0, 64, CAP_SMALL, 7), create(1, 24, CAP_0), alloc_many(0, 40),
+                  alloc_many(1, 5), kmalloc(300), kvmalloc(100000), rcu(0, 0), rcu(2, 1),
+                  rcu(2, 2), rcu(1, 40), rcu(3), rcu(4, 0), alloc_many(0, 10), rcu(0, 3),
+                  rcu(2, 4), shrink(0), rcu(5), fault_set(2, 0, 7), rcu(0, 5), rcu(0, 6),
+                  fault_clear(), rcu(4, 1), stats(), destroy(0), destroy(1)],
     'four_caches': [create(0, 8, CAP_AUTO), create(1, 60000, CAP_SMALL, 0, align_sel=4 + 12 * 2),
                     create(2, 64, CAP_MID, 9, align_sel=7, flags=1), create(3, 1000, CAP_0, flags=2),
                     create(2, 64), alloc_many(0, 50), alloc_bulk(1, 3), alloc_many(2, 20),
