@@ -129,7 +129,11 @@ bool pm_ready();
  * that the free fast path never takes them for a sheaf's object. */
 void pm_set(uintptr_t base, size_t size, Chunk *chunk, uint32_t tag);
 void pm_clear(uintptr_t base, size_t size);
-Chunk *pm_chunk(const void *addr);       /* NULL when dslab never mapped it */
+/* NULL when dslab never mapped it. Inline: every slab free looks it up. */
+static inline Chunk *pm_chunk(const void *addr)
+{
+	return reinterpret_cast<Chunk *>(dslab_pm_entry_(addr) & ~(uintptr_t)DSLAB_PM_TAG_MASK);
+}
 
 /* ---- memory source (memsrc.cpp) ------------------------------------- */
 enum class Source : uint8_t { Dpdk, Mmap };

@@ -59,11 +59,4 @@ void pm_clear(uintptr_t base, size_t size)
 		__atomic_store_n(&dslab_pagemap.map[i], 0, __ATOMIC_RELEASE);
 }
 
-Chunk *pm_chunk(const void *addr)
-{
-	uintptr_t e = dslab_pm_entry_(addr);
-
-	return reinterpret_cast<Chunk *>(e & ~(uintptr_t)DSLAB_PM_TAG_MASK);
-}
-
 } // namespace dslab
