@@ -419,7 +419,8 @@ extern "C" size_t dslab_cache_shrink(struct dslab_cache *cache)
 		if (c->node[s] == nullptr)
 			continue;
 		barn_drain(c, s);
-		after += node_shrink(c, s);
+		node_shrink(c, s);
+		after += node_released(c, s);
 	}
 	return (size_t)(after - before);
 }

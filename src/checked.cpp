@@ -12,9 +12,9 @@
  * Each object is followed by a redzone (kRedzone bytes, at least 8), written
  * when its slab is carved and verified at every free and allocation: a write
  * past the object is reported. A freed object is filled with kPoisonFree and
- * verified at its next allocation, every byte (slabs keep free objects in
- * a bitmap, never in the objects): a write after free is reported. Reports name the cache and
- * the object; the operation then goes on (the object is still freed or handed
+ * verified at its next allocation, every byte (slabs keep free objects in a
+ * bitmap, never in the objects): a write after free is reported. Reports name
+ * the cache and the object; the operation then goes on (the object is still freed or handed
  * out), as the kernel's slub_debug does. Without the option none of it is
  * compiled in.
  */

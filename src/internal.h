@@ -266,7 +266,8 @@ static inline Slab *slab_of(Chunk *ch, const void *obj)
 /* slab.cpp: all take and release Node::lock themselves. */
 unsigned node_alloc(dslab_cache_impl *c, int socket, unsigned n, void **objs);
 void node_free(dslab_cache_impl *c, int socket, unsigned n, void *const *objs);
-size_t node_shrink(dslab_cache_impl *c, int socket);
+void node_shrink(dslab_cache_impl *c, int socket);
+/* Bytes the node gave back to the memory source so far (shrink's return). */
 uint64_t node_released(dslab_cache_impl *c, int socket);
 /* Destroy: free every chunk; returns objects still in use (leaks kept). */
 uint64_t node_destroy(dslab_cache_impl *c, int socket);

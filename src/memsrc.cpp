@@ -59,7 +59,7 @@ bool mmap_alloc(size_t size, int socket, Region *out)
 /* A chunk-aligned rte_malloc: the heap splits the alignment padding in front
  * of the chunk off as a free element, so other rte_malloc users can still
  * use it, but a run of chunk allocations alone can take up to twice their
- * size of the socket's heap. Known cost, see README (memory). */
+ * size of the socket's heap. Not measured yet (no hugepages here). */
 bool dpdk_alloc(size_t size, int socket, Region *out)
 {
 	void *p = rte_malloc_socket("dslab", size, (unsigned)g_chunk,

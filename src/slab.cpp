@@ -283,12 +283,10 @@ uint64_t node_released(dslab_cache_impl *c, int socket)
 	return nd->released;
 }
 
-/* Returns the node's bytes-given-back counter after shrinking. */
-size_t node_shrink(dslab_cache_impl *c, int socket)
+void node_shrink(dslab_cache_impl *c, int socket)
 {
 	Node *nd = c->node[socket];
 	Chunk *idle = nullptr;
-	size_t released = 0;
 	uint64_t slabs = 0;
 
 	{
@@ -321,14 +319,12 @@ size_t node_shrink(dslab_cache_impl *c, int socket)
 				slabs++;
 			}
 		}
-		released = nd->released;
 	}
 	for (Chunk *ch = idle, *next; ch != nullptr; ch = next) {
 		next = ch->next;
 		chunk_release(ch);
 	}
 	stat_add(c, rte_lcore_id(), STAT_free_slab, slabs);
-	return released;
 }
 
 uint64_t node_destroy(dslab_cache_impl *c, int socket)
