@@ -110,17 +110,32 @@ struct Options {
 	unsigned live = 2000; /* objects an lcore keeps live at most */
 	unsigned check_ms = 100;
 	std::string inject; /* self-test of the soak: a fault it must catch */
+	uint32_t remote = DSLAB_REMOTE_RING; /* how remote frees go home */
 } g_opt;
+
+/* The library's own tally of a cache's allocations and frees. */
+uint64_t lib_allocs_of(const struct dslab_cache_stats &s)
+{
+	return s.alloc_cpu_sheaf + s.alloc_slowpath + s.alloc_node_remote + s.alloc_from_sheaf +
+	       s.alloc_nolock;
+}
+
+uint64_t lib_frees_of(const struct dslab_cache_stats &s)
+{
+	return s.free_cpu_sheaf + s.free_slowpath + s.free_remote_node + s.free_remote_ring +
+	       s.free_nolock + s.free_rcu_sheaf + s.free_rcu_sheaf_fail;
+}
 
 void usage(const char *prog)
 {
-	printf("usage: %s [--seconds N] [--ops N] [--seed S] [--live N] [--check-ms N]\n"
+	printf("usage: %s [--seconds N] [--ops N] [--seed S] [--live N] [--check-ms N] [--remote M]\n"
 	       "  --seconds N   run N seconds (default 5)\n"
 	       "  --ops N       stop after N operations in all (alone: no time bound;\n"
 	       "                with --seconds: whichever comes first)\n"
 	       "  --seed S      seed of the random mix (default: from the clock; printed)\n"
 	       "  --live N      live objects an lcore keeps at most (default 2000)\n"
 	       "  --check-ms N  pause and check every N ms (default 100)\n"
+	       "  --remote M    remote frees: ring (batched rings, default) or direct\n"
 	       "  --inject F    self-test: inject fault F (corrupt, leak, lost-free, foreign)\n"
 	       "                once on lcore 1; the run must then FAIL\n",
 	       prog);
@@ -166,6 +181,8 @@ bool parse_options(int argc, char **argv)
 			g_opt.live = (unsigned)v;
 		} else if (a == "--check-ms" && parse_u64(val, &v) && v > 0 && v < 100000) {
 			g_opt.check_ms = (unsigned)v;
+		} else if (a == "--remote" && (!strcmp(val, "ring") || !strcmp(val, "direct"))) {
+			g_opt.remote = !strcmp(val, "ring") ? DSLAB_REMOTE_RING : DSLAB_REMOTE_DIRECT;
 		} else if (a == "--inject" && (!strcmp(val, "corrupt") || !strcmp(val, "leak") ||
 						 !strcmp(val, "lost-free") || !strcmp(val, "foreign"))) {
 			g_opt.inject = val;
@@ -1088,9 +1105,8 @@ void priv_destroy(Lcore &L)
 	}
 	struct dslab_cache_stats s;
 	dslab_cache_stats(c, &s);
-	uint64_t lib_allocs = s.alloc_cpu_sheaf + s.alloc_slowpath + s.alloc_node_remote + s.alloc_from_sheaf;
-	uint64_t lib_frees = s.free_cpu_sheaf + s.free_slowpath + s.free_remote_node +
-			     s.free_rcu_sheaf + s.free_rcu_sheaf_fail;
+	uint64_t lib_allocs = lib_allocs_of(s);
+	uint64_t lib_frees = lib_frees_of(s);
 	if (s.objects_in_use != 0 || T.live.load() != 0 || lib_allocs != L.priv_allocs ||
 	    lib_frees != L.priv_frees)
 		error("private cache %s before destroy: objects_in_use %" PRIu64 ", registry %" PRId64
@@ -1593,9 +1609,8 @@ uint64_t final_checks()
 		struct dslab_cache_stats s;
 		dslab_cache_stats(c, &s);
 		add_stats(g_lib_sum, s);
-		uint64_t lib_allocs = s.alloc_cpu_sheaf + s.alloc_slowpath + s.alloc_node_remote + s.alloc_from_sheaf;
-		uint64_t lib_frees = s.free_cpu_sheaf + s.free_slowpath + s.free_remote_node +
-				     s.free_rcu_sheaf + s.free_rcu_sheaf_fail;
+		uint64_t lib_allocs = lib_allocs_of(s);
+		uint64_t lib_frees = lib_frees_of(s);
 		uint64_t my_allocs = 0, my_frees = 0;
 		for (auto &L : g_lc) {
 			my_allocs += L.track_alloc[t];
@@ -1717,7 +1732,8 @@ void print_figures(uint64_t end_bytes)
 #undef SOAK_PRINT_
 	printf("\n");
 	const char *want[] = {"sheaf_swap", "barn_get", "barn_get_fail", "barn_put", "barn_put_fail",
-			      "sheaf_refill", "sheaf_flush", "alloc_node_remote", "free_remote_node",
+			      "sheaf_refill", "sheaf_flush", "alloc_node_remote",
+			      g_opt.remote == DSLAB_REMOTE_RING ? "free_remote_ring" : "free_remote_node",
 			      "alloc_slowpath", "free_slowpath", "sheaf_prefill_fast", "sheaf_prefill_slow",
 			      "sheaf_prefill_oversize", "sheaf_return_fast", "sheaf_return_slow", "free_slab"};
 	std::string missing;
@@ -1762,7 +1778,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	setenv("DSLAB_TOPOLOGY", kTopology, 1); /* LOGICAL sockets */
-	if (dslab_init(nullptr) != 0) {
+	struct dslab_config cfg {};
+	cfg.remote_free = g_opt.remote;
+	if (dslab_init(&cfg) != 0) {
 		fprintf(stderr, "dslab_soak: dslab_init failed: %s\n", rte_strerror(rte_errno));
 		return 2;
 	}

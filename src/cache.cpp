@@ -106,8 +106,11 @@ void free_cache(dslab_cache_impl *c)
 
 void lcore_uninit(unsigned lcore_id, void *)
 {
-	/* A registered thread leaves (or EAL cleans up): its sheaves go back. */
+	/* A registered thread leaves (or EAL cleans up): its sheaves go back,
+	 * its deferred frees are done, its remote batches sent. */
 	rcu_lcore_gone(lcore_id);
+	deferred_run(lcore_id);
+	remote_flush(lcore_id);
 	std::lock_guard<std::mutex> g(g_registry);
 	for (dslab_cache_impl *c = g_first; c != nullptr; c = c->next)
 		pcs_flush(c, lcore_id);
@@ -277,9 +280,11 @@ extern "C" int dslab_init(const struct dslab_config *cfg)
 			return fail(EINVAL);
 	size_t chunk = cfg->chunk_size ? cfg->chunk_size : (size_t)2 << 20;
 	if (!rte_is_power_of_2(chunk) || chunk < ((size_t)1 << DSLAB_PM_SHIFT) || chunk > ((size_t)1 << 30) ||
-	    cfg->mem_source > DSLAB_MEM_MMAP) {
-		DSLAB_LOG(ERR, "bad configuration (chunk_size %zu, mem_source %d)", chunk,
-			  (int)cfg->mem_source);
+	    cfg->mem_source > DSLAB_MEM_MMAP || cfg->remote_free > DSLAB_REMOTE_DIRECT ||
+	    (cfg->remote_ring_size != 0 && !rte_is_power_of_2(cfg->remote_ring_size))) {
+		DSLAB_LOG(ERR, "bad configuration (chunk_size %zu, mem_source %d, remote_free %u, "
+			  "remote_ring_size %u)", chunk, (int)cfg->mem_source, cfg->remote_free,
+			  cfg->remote_ring_size);
 		return fail(EINVAL);
 	}
 	if (!pm_ready()) {
@@ -296,10 +301,17 @@ extern "C" int dslab_init(const struct dslab_config *cfg)
 		topo_fini();
 		return fail(-rc);
 	}
+	rc = remote_init(cfg->remote_free, cfg->remote_ring_size);
+	if (rc < 0) {
+		rcu_fini();
+		topo_fini();
+		return fail(-rc);
+	}
 	g_init = true;
 	rc = kmalloc_init();
 	if (rc < 0) {
 		g_init = false;
+		remote_fini();
 		rcu_fini();
 		topo_fini();
 		return fail(-rc);
@@ -321,6 +333,9 @@ extern "C" void dslab_fini(void)
 	if (g_lcore_cb != nullptr) /* flushes every initialised lcore's sheaves */
 		rte_lcore_callback_unregister(g_lcore_cb);
 	g_lcore_cb = nullptr;
+	/* Batches of lcores that never went online, and the rings. */
+	remote_fini();
+	deferred_run_all();
 	kmalloc_fini();
 	for (;;) {
 		dslab_cache *pub;
@@ -345,6 +360,7 @@ extern "C" struct dslab_cache *dslab_cache_create(const char *name, size_t size,
 
 extern "C" void dslab_cache_destroy(struct dslab_cache *cache)
 {
+	dslab::BusyScope busy;
 	if (cache == nullptr)
 		return;
 	if (!valid_cache(cache) || cache->impl->kmalloc) {
@@ -368,6 +384,7 @@ extern "C" void dslab_cache_destroy(struct dslab_cache *cache)
 
 extern "C" int dslab_cache_destroy_async(struct dslab_cache *cache)
 {
+	dslab::BusyScope busy;
 	if (!valid_cache(cache) || cache->impl->kmalloc || !cache_unlink(cache->impl))
 		return fail(EINVAL);
 	int rc = destroy_async(cache->impl);
@@ -401,6 +418,7 @@ extern "C" size_t dslab_cache_obj_size(const struct dslab_cache *cache)
 
 extern "C" size_t dslab_cache_shrink(struct dslab_cache *cache)
 {
+	dslab::BusyScope busy;
 	if (!valid_cache(cache)) {
 		rte_errno = EINVAL;
 		return 0;

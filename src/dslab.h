@@ -84,6 +84,17 @@ enum dslab_mem_source {
 	DSLAB_MEM_MMAP = 2,
 };
 
+/** How an lcore's free of another socket's object goes home. */
+enum dslab_remote_free {
+	/** The faster of the two on the measurements in bench/README.md. */
+	DSLAB_REMOTE_DEFAULT = 0,
+	/** Batched per home socket in the freeing lcore, then one ring
+	 *  enqueue per batch; the home socket's lcores drain the ring. */
+	DSLAB_REMOTE_RING = 1,
+	/** Straight into the home socket's slabs, under their lock. */
+	DSLAB_REMOTE_DIRECT = 2,
+};
+
 /** Library configuration for dslab_init(). Zero-initialise, then set fields. */
 struct dslab_config {
 	/** Topology override "lcore:socket,lcore:socket,..." (logical
@@ -101,8 +112,13 @@ struct dslab_config {
 	/** Barriers name an lcore that holds them up every this many
 	 *  milliseconds (0: 1000). */
 	uint32_t rcu_stall_ms;
+	/** How a free of another socket's object goes home (see enum
+	 *  dslab_remote_free). */
+	uint32_t remote_free;
+	/** Slots of each socket's home ring, a power of two (0: 8192). */
+	uint32_t remote_ring_size;
 	/** Reserved for future fields; must be zero. */
-	uint64_t reserved[7];
+	uint64_t reserved[6];
 };
 
 /** Arguments of dslab_cache_create(). NULL means all defaults. */
@@ -160,7 +176,15 @@ struct dslab_cache_stats {
 	X(sheaf_return_slow, "returned prefilled sheaves flushed") \
 	X(alloc_slab, "slabs carved from chunks") \
 	X(free_slab, "empty slabs given back (chunks freed or pages released)") \
-	X(alloc_fail, "allocations that failed for want of memory")
+	X(alloc_fail, "allocations that failed for want of memory") \
+	X(alloc_nolock, "objects allocated by dslab_kmalloc_nolock()") \
+	X(alloc_nolock_fail, "dslab_kmalloc_nolock() calls that returned NULL (busy lcore, lock held elsewhere, no free object)") \
+	X(free_nolock, "objects dslab_kfree_nolock() freed at once (lcore's main sheaf, or slab of a thread with no lcore id)") \
+	X(free_nolock_deferred, "*_nolock frees deferred to a safe point (kfree_rcu_nolock ones included)") \
+	X(free_deferred_done, "deferred frees done at a safe point (each then counted by the path it took)") \
+	X(free_remote_ring, "objects of another socket sent home in a ring batch") \
+	X(remote_ring_full, "ring-batched objects that found the home ring full and went to its slabs") \
+	X(remote_ring_drained, "objects taken home from the socket's ring into its slabs")
 #define DSLAB_STATS_DECLARE_(name, doc) uint64_t name;
 	DSLAB_STATS_FIELDS(DSLAB_STATS_DECLARE_)
 #undef DSLAB_STATS_DECLARE_
@@ -168,6 +192,12 @@ struct dslab_cache_stats {
 	uint64_t objects_in_use;
 	/** Objects handed to kfree_rcu() and not yet reclaimed. */
 	uint64_t objects_pending_rcu;
+	/** Objects freed by *_nolock calls whose free waits for a safe point
+	 *  (still counted in objects_in_use). */
+	uint64_t objects_deferred;
+	/** Objects freed on another socket and on their way home (in a
+	 *  sender's batch or in the home socket's ring). */
+	uint64_t objects_in_transit;
 	/** Objects held in sheaves (lcores' main/spare and barns), free. */
 	uint64_t objects_in_sheaves;
 	/** Slabs carved and not given back. */
@@ -332,6 +362,8 @@ void dslab_kfree_rcu_slow(void *obj, struct dslab_rcu_head *head);
 #include "dslab_pcs.h"
 /* kfree_rcu over DPDK QSBR. */
 #include "dslab_rcu.h"
+/* Calls for contexts that must never wait: signal handlers, re-entry. */
+#include "dslab_nolock.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -109,6 +109,58 @@ struct alignas(RTE_CACHE_LINE_SIZE) LcoreStats {
 	uint64_t v[NR_STATS];
 };
 
+/* ---- re-entry marks and deferred frees (deferred.cpp) ------------------ */
+/* Busy mark of threads with no lcore id (initial-exec: no call to reach it,
+ * so a signal handler can read it). */
+extern thread_local uint32_t t_busy __attribute__((tls_model("initial-exec")));
+static inline uint32_t *busy_mark(unsigned lc)
+{
+	return lc < RTE_MAX_LCORE ? &dslab_lcores[lc].busy : &t_busy;
+}
+/* Shared deferred list of threads with no lcore id. */
+extern std::atomic<uintptr_t> g_deferred_nonlcore;
+/* Do deferred frees: the lcore's own (lc valid) or the shared list. */
+void deferred_run(unsigned lc);
+/* Barrier: do every lcore's deferred frees and the shared list. */
+void deferred_run_all();
+static inline void deferred_poll(unsigned lc)
+{
+	uintptr_t pending = lc < RTE_MAX_LCORE
+		? __atomic_load_n(&dslab_lcores[lc].deferred, __ATOMIC_RELAXED)
+		: g_deferred_nonlcore.load(std::memory_order_relaxed);
+	if (unlikely(pending != 0))
+		deferred_run(lc);
+}
+
+/*
+ * Marks the calling lcore (or thread) busy for the scope of a dslab call
+ * that is not an inline fast path; the outermost scope ends at a safe
+ * point and does the frees that *_nolock calls deferred meanwhile.
+ */
+class BusyScope {
+public:
+	BusyScope() noexcept : lc_(rte_lcore_id()), mark_(busy_mark(lc_))
+	{
+		prev_ = __atomic_load_n(mark_, __ATOMIC_RELAXED);
+		__atomic_store_n(mark_, 1, __ATOMIC_RELAXED);
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	}
+	~BusyScope()
+	{
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		__atomic_store_n(mark_, prev_, __ATOMIC_RELAXED);
+		if (prev_ == 0)
+			deferred_poll(lc_);
+	}
+	BusyScope(const BusyScope &) = delete;
+	BusyScope &operator=(const BusyScope &) = delete;
+
+private:
+	unsigned lc_;
+	uint32_t *mark_;
+	uint32_t prev_;
+};
+
 /* ---- fault injection (fault.cpp): true when this attempt must fail -- */
 bool fault_hit(dslab_fault_site site);
 
@@ -119,7 +171,9 @@ bool topo_overridden();
 unsigned topo_socket_count();
 bool topo_socket_valid(int socket);
 int topo_lcore_socket(unsigned lcore);   /* a valid socket for any lcore id */
-int topo_caller_socket();                /* the calling thread's socket */
+int topo_caller_socket();                /* the calling thread's socket;
+					    async-signal-safe */
+bool topo_socket_has_lcores(int socket);
 int topo_numa_node(int socket);          /* NUMA node backing a socket, -1: none */
 
 /* ---- page map (pagemap.cpp) ------------------------------------------ */
@@ -265,7 +319,13 @@ static inline Slab *slab_of(Chunk *ch, const void *obj)
 
 /* slab.cpp: all take and release Node::lock themselves. */
 unsigned node_alloc(dslab_cache_impl *c, int socket, unsigned n, void **objs);
+/* Never waits: try-locks the node and takes only objects of slabs it has
+ * (no new chunk; checked builds carve no new slab). 0: none. */
+unsigned node_alloc_try(dslab_cache_impl *c, int socket, unsigned n, void **objs);
 void node_free(dslab_cache_impl *c, int socket, unsigned n, void *const *objs);
+/* Never waits: false when the node's lock is taken. Keeps chunks that
+ * become idle (giving memory back is a system call). */
+bool node_free_try(dslab_cache_impl *c, int socket, void *obj);
 void node_shrink(dslab_cache_impl *c, int socket);
 /* Bytes the node gave back to the memory source so far (shrink's return). */
 uint64_t node_released(dslab_cache_impl *c, int socket);
@@ -308,6 +368,7 @@ dslab_cache_impl *registry_first();
 
 /* kmalloc.cpp */
 int kmalloc_init();
+dslab_cache *kmalloc_class(size_t size); /* size <= DSLAB_KMALLOC_MAX_SIZE */
 void kmalloc_fini();
 void *large_alloc(size_t size, unsigned flags, int socket);
 void large_free(Chunk *ch, const void *obj);
@@ -321,6 +382,23 @@ void rcu_lcore_gone(unsigned lc);
 void rcu_pcs_gone(dslab_cache_impl *c, unsigned lc);
 bool cache_rcu_busy(dslab_cache_impl *c);
 bool rcu_caller_online();
+/* kfree_rcu of an object already verified (a deferred kfree_rcu_nolock). */
+void rcu_free_verified(void *obj, dslab_rcu_head *head);
+/* dslab_deferred_barrier(): the rcu barrier's hand-over, no grace period. */
+void rcu_deferred_barrier();
+
+/* remote.cpp: objects of another socket go home by ring batches. */
+int remote_init(uint32_t mode, uint32_t ring_size);
+void remote_fini();
+/* An lcore frees an object of another socket: false when it must go
+ * straight to that socket's slabs (direct mode, no ring, no lcore there). */
+bool remote_send(dslab_cache_impl *c, unsigned lc, void *obj, int socket);
+/* Send the lcore's partly filled batches. */
+void remote_flush(unsigned lc);
+/* Take up to max objects home from the socket's ring into its slabs. */
+unsigned remote_drain(int socket, unsigned lc, unsigned max);
+void remote_drain_all(unsigned lc);
+bool remote_waiting(int socket);
 void rcu_barrier_on(dslab_cache_impl *c);
 int destroy_async(dslab_cache_impl *c);
 

@@ -38,6 +38,8 @@ dslab_cache *class_of(size_t size)
 
 } // namespace
 
+dslab_cache *kmalloc_class(size_t size) { return class_of(size); }
+
 int kmalloc_init()
 {
 	for (unsigned i = 0; i < kClasses; i++) {
@@ -111,6 +113,7 @@ using namespace dslab;
 
 extern "C" void *dslab_kmalloc_node(size_t size, unsigned flags, int socket)
 {
+	BusyScope busy;
 	if (!initialised() || size == 0) {
 		rte_errno = EINVAL;
 		return nullptr;
@@ -139,6 +142,7 @@ extern "C" void dslab_kfree_slow(const void *obj)
 {
 	if (obj == nullptr)
 		return;
+	BusyScope busy;
 	Chunk *ch = pm_chunk(obj);
 	if (ch == nullptr)
 		report_foreign("dslab_kfree", obj);

@@ -56,6 +56,9 @@ bool replace_empty_main(dslab_cache_impl *c, dslab_pcs *p, unsigned lc)
 			barn_put_empty(c, lc, empty);
 		return true;
 	}
+	/* Objects freed on other sockets may be waiting in our ring. */
+	if (remote_waiting(pcs_socket(p)))
+		remote_drain(pcs_socket(p), lc, 256);
 	sheaf_refill(c, lc, p->main, c->capacity);
 	p->main_size = p->main->size;
 	return p->main_size != 0;
@@ -133,9 +136,12 @@ void free_one(dslab_cache_impl *c, void *obj, int socket)
 		return;
 	}
 	if (socket != pcs_socket(p)) {
-		/* Never into local sheaves: straight home. */
-		node_free(c, socket, 1, &obj);
-		stat_add(c, lc, STAT_free_remote_node, 1);
+		/* Never into local sheaves: home by ring batch, or straight
+		 * into its slabs. */
+		if (!remote_send(c, lc, obj, socket)) {
+			node_free(c, socket, 1, &obj);
+			stat_add(c, lc, STAT_free_remote_node, 1);
+		}
 		return;
 	}
 	if (p->main_size == p->capacity)
@@ -225,6 +231,7 @@ using namespace dslab;
 
 extern "C" void *dslab_alloc_slow(struct dslab_cache *cache, unsigned flags)
 {
+	BusyScope busy;
 	(void)flags; /* zeroing and checks are done by the inline caller */
 	if (!valid_cache(cache)) {
 		rte_errno = EINVAL;
@@ -249,6 +256,7 @@ extern "C" void dslab_free_slow(struct dslab_cache *cache, void *obj)
 {
 	if (obj == nullptr)
 		return;
+	BusyScope busy;
 	if (!valid_cache(cache)) {
 		DSLAB_LOG(ERR, "dslab_free(%p, %p): not a cache; object not freed", (void *)cache, obj);
 		rte_errno = EINVAL;
@@ -262,6 +270,7 @@ extern "C" void dslab_free_slow(struct dslab_cache *cache, void *obj)
 extern "C" unsigned dslab_alloc_bulk_slow(struct dslab_cache *cache, unsigned flags, unsigned n,
 					  void **objs)
 {
+	BusyScope busy;
 	if (!valid_cache(cache) || objs == nullptr) {
 		rte_errno = EINVAL;
 		return 0;
@@ -332,6 +341,7 @@ extern "C" void dslab_free_bulk_slow(struct dslab_cache *cache, unsigned n, void
 
 extern "C" void *dslab_alloc_node(struct dslab_cache *cache, unsigned flags, int socket)
 {
+	BusyScope busy;
 	if (!valid_cache(cache)) {
 		rte_errno = EINVAL;
 		return nullptr;

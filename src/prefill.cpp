@@ -21,6 +21,7 @@ constexpr unsigned kMaxPrefill = 1u << 20;
 extern "C" struct dslab_sheaf *dslab_prefill_sheaf(struct dslab_cache *cache, unsigned flags,
 						   unsigned n)
 {
+	dslab::BusyScope busy;
 	(void)flags;
 	if (!valid_cache(cache) || n > kMaxPrefill) {
 		rte_errno = EINVAL;
@@ -60,6 +61,7 @@ extern "C" struct dslab_sheaf *dslab_prefill_sheaf(struct dslab_cache *cache, un
 extern "C" void *dslab_alloc_from_sheaf(struct dslab_cache *cache, unsigned flags,
 					struct dslab_sheaf *sheaf)
 {
+	dslab::BusyScope busy;
 	if (!valid_cache(cache) || sheaf == nullptr) {
 		rte_errno = EINVAL;
 		return nullptr;
@@ -75,6 +77,7 @@ extern "C" void *dslab_alloc_from_sheaf(struct dslab_cache *cache, unsigned flag
 extern "C" int dslab_refill_sheaf(struct dslab_cache *cache, unsigned flags,
 				  struct dslab_sheaf **sheafp, unsigned n)
 {
+	dslab::BusyScope busy;
 	(void)flags;
 	if (!valid_cache(cache) || sheafp == nullptr || *sheafp == nullptr || n > kMaxPrefill)
 		return fail(EINVAL);
@@ -112,6 +115,7 @@ extern "C" int dslab_refill_sheaf(struct dslab_cache *cache, unsigned flags,
 
 extern "C" void dslab_return_sheaf(struct dslab_cache *cache, struct dslab_sheaf *sheaf)
 {
+	dslab::BusyScope busy;
 	if (sheaf == nullptr)
 		return;
 	if (!valid_cache(cache)) {

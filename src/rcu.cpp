@@ -253,6 +253,11 @@ void service(unsigned lc)
 
 	if (likely(r == rl.ack.load(std::memory_order_relaxed)))
 		return;
+	/* Deferred frees first: a deferred kfree_rcu lands in a sheaf that
+	 * flush_own() then submits. Remote batches go to their rings, which
+	 * the barrier drains. */
+	deferred_run(lc);
+	remote_flush(lc);
 	flush_own(lc, rl.req_cache.load(std::memory_order_relaxed));
 	rl.ack.store(r, std::memory_order_release); /* R2 */
 }
@@ -561,7 +566,7 @@ Chunk *rcu_chunk(const void *obj, const char *fn)
 	return ch;
 }
 
-void free_rcu(void *obj, dslab_rcu_head *head, const char *fn)
+void free_rcu(void *obj, dslab_rcu_head *head, const char *fn, bool verified = false)
 {
 	if (obj == nullptr)
 		return;
@@ -570,7 +575,8 @@ void free_rcu(void *obj, dslab_rcu_head *head, const char *fn)
 		rte_errno = EINVAL;
 		return;
 	}
-	Chunk *ch = rcu_chunk(obj, fn);
+	BusyScope busy;
+	Chunk *ch = verified ? pm_chunk(obj) : rcu_chunk(obj, fn);
 	if (ch == nullptr)
 		return;
 	dslab_cache_impl *c = ch->pub.cache != nullptr ? ch->impl : nullptr;
@@ -608,8 +614,11 @@ void wait_token(uint64_t t, unsigned self)
 	}
 }
 
-void barrier(dslab_cache_impl *want)
+/* want: the cache (nullptr: all). rcu false: the deferred-work barrier,
+ * which hands everything over and waits for no grace period. */
+void barrier(dslab_cache_impl *want, bool rcu = true)
 {
+	BusyScope busy;
 	std::lock_guard<std::mutex> g(g_barrier);
 	unsigned self = rte_lcore_id();
 
@@ -655,6 +664,18 @@ void barrier(dslab_cache_impl *want)
 		}
 		sched_yield();
 	}
+	/* Every lcore has handed its deferred frees over or had them taken;
+	 * remote batches are in rings: do the rest here. A deferred kfree_rcu
+	 * done here lands in this caller's sheaf or the fallback, both
+	 * handed over below. */
+	deferred_run_all();
+	if (self < RTE_MAX_LCORE)
+		remote_flush(self);
+	remote_drain_all(self);
+	if (caller_online(self))
+		flush_own(self, want);
+	if (!rcu)
+		return;
 	/* Close the fallback's open batch; take every batch. */
 	dslab_rcu_head *heads = nullptr;
 	PtrBlock *blocks = nullptr;
@@ -724,6 +745,8 @@ void rcu_lcore_gone(unsigned lc)
 	if (lc >= RTE_MAX_LCORE || !g_rl[lc].online)
 		return;
 	RcuLcore &rl = g_rl[lc];
+	deferred_run(lc);
+	remote_flush(lc);
 	flush_own(lc, nullptr);
 	uint64_t r = rl.req.load(std::memory_order_acquire);
 	rl.online = false;
@@ -799,6 +822,17 @@ int destroy_async(dslab_cache_impl *c)
 
 void rcu_barrier_on(dslab_cache_impl *c) { barrier(c); }
 
+void rcu_free_verified(void *obj, dslab_rcu_head *head)
+{
+	free_rcu(obj, head, "dslab_kfree_rcu_nolock", true);
+}
+
+void rcu_deferred_barrier()
+{
+	if (g_v != nullptr)
+		barrier(nullptr, false);
+}
+
 } // namespace dslab
 
 using namespace dslab;
@@ -828,6 +862,7 @@ extern "C" struct rte_rcu_qsbr *dslab_rcu_qsbr(void) { return g_v; }
 
 extern "C" int dslab_rcu_online(void)
 {
+	BusyScope busy;
 	unsigned lc = rte_lcore_id();
 	if (g_v == nullptr || lc >= RTE_MAX_LCORE || lc >= g_v->max_threads)
 		return fail(EINVAL);
@@ -843,18 +878,28 @@ extern "C" int dslab_rcu_online(void)
 	return 0;
 }
 
-extern "C" void dslab_rcu_offline(void) { rcu_lcore_gone(rte_lcore_id()); }
+extern "C" void dslab_rcu_offline(void)
+{
+	BusyScope busy;
+	rcu_lcore_gone(rte_lcore_id());
+}
 
 extern "C" void dslab_quiescent(void)
 {
 	if (g_v == nullptr)
 		return;
+	BusyScope busy;
 	unsigned lc = rte_lcore_id();
+	deferred_run(lc);
 	if (lc < RTE_MAX_LCORE) {
 		RcuLcore &rl = g_rl[lc];
 		if (rl.online)
 			rte_rcu_qsbr_quiescent(g_v, lc);
 		service(lc);
+		/* Remote frees: send this lcore's batches, take its socket's
+		 * objects home. */
+		remote_flush(lc);
+		remote_drain(topo_lcore_socket(lc), lc, 256);
 		if (rl.open_head != nullptr) {
 			uint64_t now = now_cycles();
 			while (rl.open_head != nullptr && now - rl.open_head->since > g_flush_cycles)

@@ -152,13 +152,13 @@ Slab *slab_carve(dslab_cache_impl *c, Node *nd)
 }
 
 /* Locked: take up to n objects. */
-unsigned take(dslab_cache_impl *c, Node *nd, unsigned n, void **objs)
+unsigned take(dslab_cache_impl *c, Node *nd, unsigned n, void **objs, bool may_carve = true)
 {
 	unsigned got = 0;
 
 	while (got < n) {
 		Slab *s = nd->partial;
-		if (s == nullptr && (s = slab_carve(c, nd)) == nullptr)
+		if (s == nullptr && (!may_carve || (s = slab_carve(c, nd)) == nullptr))
 			break;
 		Chunk *ch = s->chunk;
 		unsigned before = got;
@@ -232,41 +232,57 @@ unsigned node_alloc(dslab_cache_impl *c, int socket, unsigned n, void **objs)
 	}
 }
 
+namespace {
+
+/* Locked: put n objects back; chunks to give back (only if may_release)
+ * are unlinked onto *idle. Returns the slabs they had. */
+uint64_t put_back(dslab_cache_impl *c, Node *nd, unsigned n, void *const *objs, Chunk **idle,
+		  bool may_release)
+{
+	uint64_t slabs = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		void *o = objs[i];
+		Chunk *ch = pm_chunk(o);
+		Slab *s = slab_of(ch, o);
+
+		RTE_ASSERT(ch != nullptr && ch->node == nd && s->inuse > 0);
+		if (!s->on_partial)
+			partial_add(nd, s);
+		if (s->inuse > 1) {
+			uint32_t idx = (uint32_t)(((uintptr_t)((char *)o - s->base) *
+						   c->recip) >> 42);
+			s->freemap[idx / 64] |= 1ull << (idx % 64);
+			if (idx / 64 < s->scan)
+				s->scan = idx / 64;
+		} else {
+			/* Empty: carve it afresh, in address order. */
+			memset(s->freemap, 0, c->map_words * sizeof(uint64_t));
+			s->scan = 0;
+			s->carved = 0;
+		}
+		if (--s->inuse == 0 && --ch->busy_slabs == 0 && ++nd->idle_chunks > 1 &&
+		    may_release) {
+			slabs += chunk_unlink(nd, ch);
+			ch->next = *idle;
+			*idle = ch;
+		}
+	}
+	nd->inuse -= n;
+	return slabs;
+}
+
+} // namespace
+
 void node_free(dslab_cache_impl *c, int socket, unsigned n, void *const *objs)
 {
 	Node *nd = c->node[socket];
 	Chunk *idle = nullptr; /* chunks to give back, linked through next */
-	uint64_t slabs = 0;
+	uint64_t slabs;
 
 	{
 		Guard<SpinLock> g(nd->lock);
-		for (unsigned i = 0; i < n; i++) {
-			void *o = objs[i];
-			Chunk *ch = pm_chunk(o);
-			Slab *s = slab_of(ch, o);
-
-			RTE_ASSERT(ch != nullptr && ch->node == nd && s->inuse > 0);
-			if (!s->on_partial)
-				partial_add(nd, s);
-			if (s->inuse > 1) {
-				uint32_t idx = (uint32_t)(((uintptr_t)((char *)o - s->base) *
-							   c->recip) >> 42);
-				s->freemap[idx / 64] |= 1ull << (idx % 64);
-				if (idx / 64 < s->scan)
-					s->scan = idx / 64;
-			} else {
-				/* Empty: carve it afresh, in address order. */
-				memset(s->freemap, 0, c->map_words * sizeof(uint64_t));
-				s->scan = 0;
-				s->carved = 0;
-			}
-			if (--s->inuse == 0 && --ch->busy_slabs == 0 && ++nd->idle_chunks > 1) {
-				slabs += chunk_unlink(nd, ch);
-				ch->next = idle;
-				idle = ch;
-			}
-		}
-		nd->inuse -= n;
+		slabs = put_back(c, nd, n, objs, &idle, true);
 	}
 	if (idle != nullptr)
 		stat_add(c, rte_lcore_id(), STAT_free_slab, slabs);
@@ -274,6 +290,31 @@ void node_free(dslab_cache_impl *c, int socket, unsigned n, void *const *objs)
 		next = ch->next;
 		chunk_release(ch);
 	}
+}
+
+bool node_free_try(dslab_cache_impl *c, int socket, void *obj)
+{
+	Node *nd = c->node[socket];
+	Chunk *idle = nullptr;
+
+	if (!nd->lock.try_lock())
+		return false;
+	put_back(c, nd, 1, &obj, &idle, false);
+	nd->lock.unlock();
+	return true;
+}
+
+unsigned node_alloc_try(dslab_cache_impl *c, int socket, unsigned n, void **objs)
+{
+	Node *nd = c->node[socket];
+	unsigned got;
+
+	if (nd == nullptr || !nd->lock.try_lock())
+		return 0;
+	/* Carving a slab allocates its check bitmap in checked builds. */
+	got = take(c, nd, n, objs, !DSLAB_CHECKED);
+	nd->lock.unlock();
+	return got;
 }
 
 uint64_t node_released(dslab_cache_impl *c, int socket)

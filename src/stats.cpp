@@ -52,6 +52,8 @@ int tel_info(const char *, const char *params, struct rte_tel_data *d)
 #undef DSLAB_TEL_ADD_
 		rte_tel_data_add_dict_u64(d, "objects_in_use", s.objects_in_use);
 		rte_tel_data_add_dict_u64(d, "objects_pending_rcu", s.objects_pending_rcu);
+		rte_tel_data_add_dict_u64(d, "objects_deferred", s.objects_deferred);
+		rte_tel_data_add_dict_u64(d, "objects_in_transit", s.objects_in_transit);
 		rte_tel_data_add_dict_u64(d, "objects_in_sheaves", s.objects_in_sheaves);
 		rte_tel_data_add_dict_u64(d, "slabs", s.slabs);
 		rte_tel_data_add_dict_u64(d, "bytes_held", s.bytes_held);
@@ -83,11 +85,14 @@ void stats_read(const dslab_cache_impl *c, struct dslab_cache_stats *s)
 	DSLAB_STATS_FIELDS(DSLAB_STAT_COPY_)
 #undef DSLAB_STAT_COPY_
 	uint64_t allocs = s->alloc_cpu_sheaf + s->alloc_slowpath + s->alloc_node_remote +
-			  s->alloc_from_sheaf;
+			  s->alloc_from_sheaf + s->alloc_nolock;
 	uint64_t rcu = s->free_rcu_sheaf + s->free_rcu_sheaf_fail;
-	uint64_t frees = s->free_cpu_sheaf + s->free_slowpath + s->free_remote_node + rcu;
+	uint64_t frees = s->free_cpu_sheaf + s->free_slowpath + s->free_remote_node + rcu +
+			 s->free_nolock + s->free_remote_ring;
 	s->objects_in_use = allocs - frees;
 	s->objects_pending_rcu = rcu - s->rcu_reclaimed;
+	s->objects_deferred = s->free_nolock_deferred - s->free_deferred_done;
+	s->objects_in_transit = s->free_remote_ring - s->remote_ring_full - s->remote_ring_drained;
 	uint64_t out_of_slabs = 0;
 	for (int sk = 0; sk < RTE_MAX_NUMA_NODES; sk++) {
 		Node *nd = c->node[sk];
@@ -99,7 +104,7 @@ void stats_read(const dslab_cache_impl *c, struct dslab_cache_stats *s)
 		s->bytes_held += nd->bytes;
 	}
 	/* Read while lcores run, the counts are not one snapshot. */
-	uint64_t held = s->objects_in_use + s->objects_pending_rcu;
+	uint64_t held = s->objects_in_use + s->objects_pending_rcu + s->objects_in_transit;
 	s->objects_in_sheaves = out_of_slabs > held ? out_of_slabs - held : 0;
 	s->object_size = c->size;
 	s->sheaf_capacity = c->capacity;

@@ -30,6 +30,10 @@ struct Topology {
 	unsigned nsockets;
 	int first;                           /* lowest valid socket */
 	int numa_nodes;                      /* configured NUMA nodes, 0: none */
+	bool has_lcores[RTE_MAX_NUMA_NODES]; /* an EAL lcore runs there */
+	int8_t cpu_socket[1024];             /* CPU -> socket, -1: unknown; read
+						by threads with no lcore id (no
+						libnuma call on that path) */
 } topo;
 
 int parse_override(const char *spec)
@@ -105,8 +109,17 @@ int topo_init(const char *spec)
 		if (topo.first < 0)
 			topo.first = s;
 	}
+	unsigned lc;
+	RTE_LCORE_FOREACH(lc)
+		topo.has_lcores[topo_lcore_socket(lc)] = true;
+	for (int cpu = 0; cpu < (int)RTE_DIM(topo.cpu_socket); cpu++) {
+		int s = !topo.overridden && topo.numa_nodes > 0 ? numa_node_of_cpu(cpu) : -1;
+		topo.cpu_socket[cpu] = (int8_t)(topo_socket_valid(s) ? s : -1);
+	}
 	return 0;
 }
+
+bool topo_socket_has_lcores(int socket) { return topo_socket_valid(socket) && topo.has_lcores[socket]; }
 
 void topo_fini() { memset(&topo, 0, sizeof(topo)); }
 bool topo_overridden() { return topo.overridden; }
@@ -134,10 +147,9 @@ int topo_caller_socket()
 		return topo_lcore_socket(lc);
 	if (!topo.overridden && topo.numa_nodes > 0) {
 		/* A thread with no lcore id: the node of the CPU it runs on. */
-		int cpu = sched_getcpu();
-		int s = cpu >= 0 ? numa_node_of_cpu(cpu) : -1;
-		if (topo_socket_valid(s))
-			return s;
+		int cpu = sched_getcpu(); /* vDSO: no system call */
+		if (cpu >= 0 && cpu < (int)RTE_DIM(topo.cpu_socket) && topo.cpu_socket[cpu] >= 0)
+			return topo.cpu_socket[cpu];
 	}
 	return topo.first;
 }

@@ -5,7 +5,9 @@
  * main() of the GoogleTest programs: EAL once per binary (4 lcores on the
  * machine's cores, no hugepages, a file prefix of its own), dslab with 2
  * LOGICAL sockets through the topology override (lcores 0,1 on socket 0;
- * 2,3 on socket 1), then the tests.
+ * 2,3 on socket 1), then the tests. Remote frees go straight to the home
+ * slabs (DSLAB_REMOTE_DIRECT: the counters the tests assert); a binary that
+ * tests another configuration defines test_configure().
  */
 #include <cstdio>
 #include <cstdlib>
@@ -16,6 +18,12 @@
 #include <rte_eal.h>
 
 #include <dslab.h>
+
+/* Weak: a test binary may override the configuration. */
+__attribute__((weak)) void test_configure(struct dslab_config *cfg)
+{
+	cfg->remote_free = DSLAB_REMOTE_DIRECT;
+}
 
 int main(int argc, char **argv)
 {
@@ -28,7 +36,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	setenv("DSLAB_TOPOLOGY", "0:0,1:0,2:1,3:1", 1); /* logical sockets */
-	if (dslab_init(nullptr) != 0) {
+	struct dslab_config cfg {};
+	test_configure(&cfg);
+	if (dslab_init(&cfg) != 0) {
 		fprintf(stderr, "dslab_init failed\n");
 		return 1;
 	}

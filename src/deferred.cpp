@@ -1,0 +1,310 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright(c) 2026 The dslab authors
+ */
+/*
+ * The nolock calls and the deferred frees behind them (seeds 000 and 003;
+ * slub.c: kmalloc_nolock(), kfree_nolock(), defer_free(), free_deferred_objects()).
+ *
+ * Re-entry: every dslab call that writes per-lcore state (sheaves, rcu
+ * lists, remote batches, per-lcore counters) runs with the lcore's busy
+ * mark set: the inline fast paths with dslab_enter_()/dslab_leave_(), the
+ * rest with BusyScope. A *_nolock call that finds the mark clear interrupted
+ * nothing of dslab's on this thread, so it may do what a regular call does
+ * as long as it never waits: it sets the mark, uses the sheaves, try-locks
+ * the slabs, and never maps memory. One that finds it set touches nothing
+ * but the deferred list.
+ *
+ * Deferred list: a Treiber stack of words, pushed with compare-and-swap (a
+ * nested handler may push between our load and our CAS) and emptied whole
+ * with one exchange, by the owner at its safe points or by a barrier on any
+ * thread. A plain object is linked through its first word (it is free);
+ * an rcu object through its dslab_rcu_head (readers may still use it),
+ * tagged with bit 0. Pushes never look at the next word, so neither the
+ * exchange nor a re-push of the same address can confuse them (no ABA).
+ *
+ * Counting: a deferred free is counted (free_nolock_deferred) in the shared
+ * atomic counter slot, as a busy lcore's own slot may be in the middle of
+ * a plain update; the free itself is counted when done, by the path it
+ * takes then.
+ */
+#include <cstring>
+
+#include "internal.h"
+
+struct dslab_lcore dslab_lcores[RTE_MAX_LCORE];
+
+namespace dslab {
+
+thread_local uint32_t t_busy __attribute__((tls_model("initial-exec")));
+std::atomic<uintptr_t> g_deferred_nonlcore{0};
+
+namespace {
+
+constexpr uintptr_t kRcuTag = 1;
+
+/* A pointer a nolock call could not place: reported at a safe point
+ * (logging is not async-signal-safe). */
+std::atomic<const void *> g_bad_ptr{nullptr};
+std::atomic<uint64_t> g_bad_count{0};
+
+inline std::atomic<uintptr_t> *list_of(unsigned lc)
+{
+	static_assert(sizeof(std::atomic<uintptr_t>) == sizeof(uintptr_t), "atomic word");
+	return lc < RTE_MAX_LCORE
+		? reinterpret_cast<std::atomic<uintptr_t> *>(&dslab_lcores[lc].deferred)
+		: &g_deferred_nonlcore;
+}
+
+void push(unsigned lc, uintptr_t word, void *link)
+{
+	std::atomic<uintptr_t> *head = list_of(lc);
+	uintptr_t old = head->load(std::memory_order_relaxed);
+	do {
+		memcpy(link, &old, sizeof(old));
+		/* Release: the link (and the object's last contents) are
+		 * visible to whoever takes the list. */
+	} while (!head->compare_exchange_weak(old, word, std::memory_order_release,
+					      std::memory_order_relaxed));
+}
+
+/* A busy lcore's counters may be mid-update: count in the shared slot. */
+inline void count_deferred(dslab_cache_impl *c)
+{
+	if (c != nullptr)
+		stat_add(c, RTE_MAX_LCORE, STAT_free_nolock_deferred, 1);
+}
+
+void note_bad(const void *ptr)
+{
+	g_bad_ptr.store(ptr, std::memory_order_relaxed);
+	g_bad_count.fetch_add(1, std::memory_order_relaxed);
+}
+
+void report_bad()
+{
+	uint64_t n = g_bad_count.exchange(0, std::memory_order_relaxed);
+	if (n != 0) {
+		DSLAB_LOG(ERR, "dslab_kfree_nolock/kfree_rcu_nolock: %" PRIu64 " pointer(s) dslab "
+			  "never handed out (last %p): ignored", n,
+			  g_bad_ptr.load(std::memory_order_relaxed));
+	}
+}
+
+/* Do the frees of a list taken whole. Runs at a safe point, marked busy. */
+void run_list(uintptr_t w, unsigned lc)
+{
+	while (w != 0) {
+		if (w & kRcuTag) {
+			auto *h = reinterpret_cast<dslab_rcu_head *>(w & ~kRcuTag);
+			memcpy(&w, &h->next, sizeof(w));
+			Chunk *ch = pm_chunk(h->obj);
+			if (ch != nullptr && ch->pub.cache != nullptr)
+				stat_add(ch->impl, lc, STAT_free_deferred_done, 1);
+			rcu_free_verified(h->obj, h);
+			continue;
+		}
+		void *obj = reinterpret_cast<void *>(w);
+		memcpy(&w, obj, sizeof(w));
+		uintptr_t e = dslab_pm_entry_(obj);
+		Chunk *ch = reinterpret_cast<Chunk *>(e & ~(uintptr_t)DSLAB_PM_TAG_MASK);
+		if (ch->pub.cache == nullptr) {
+			large_free(ch, obj);
+			continue;
+		}
+#if DSLAB_CHECKED
+		/* Verified and poisoned when deferred; the link word was ours. */
+		memset(obj, 0x6b, sizeof(uintptr_t));
+#endif
+		stat_add(ch->impl, lc, STAT_free_deferred_done, 1);
+		/* The regular free, without a second check. */
+		dslab_free_entry_(ch->pub.cache, obj, e);
+	}
+}
+
+/* Not inside dslab on this lcore: the caller's lcore state is ours. */
+inline bool may_use_lcore(unsigned lc)
+{
+	return __atomic_load_n(busy_mark(lc), __ATOMIC_RELAXED) == 0;
+}
+
+/* Set and clear the mark around a nolock call's own work; no safe point
+ * at the end (the caller may be a signal handler). */
+struct NolockMark {
+	uint32_t *mark;
+	explicit NolockMark(unsigned lc) : mark(busy_mark(lc))
+	{
+		__atomic_store_n(mark, 1, __ATOMIC_RELAXED);
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	}
+	~NolockMark()
+	{
+		__atomic_signal_fence(__ATOMIC_SEQ_CST);
+		__atomic_store_n(mark, 0, __ATOMIC_RELAXED);
+	}
+};
+
+} // namespace
+
+void deferred_run(unsigned lc)
+{
+	BusyScope busy; /* nested: its end is no second safe point */
+	for (;;) {
+		uintptr_t w = list_of(lc)->exchange(0, std::memory_order_acquire);
+		if (w == 0)
+			break;
+		run_list(w, lc < RTE_MAX_LCORE ? lc : rte_lcore_id());
+	}
+	report_bad();
+}
+
+void deferred_run_all()
+{
+	BusyScope busy;
+	unsigned self = rte_lcore_id();
+	for (unsigned lc = 0; lc <= RTE_MAX_LCORE; lc++) {
+		/* Taken from its owner: the exchange makes it ours alone. */
+		uintptr_t w = list_of(lc)->exchange(0, std::memory_order_acquire);
+		if (w != 0)
+			run_list(w, self);
+	}
+	report_bad();
+}
+
+} // namespace dslab
+
+using namespace dslab;
+
+extern "C" void dslab_deferred_run_(void) { deferred_run(rte_lcore_id()); }
+
+extern "C" void *dslab_kmalloc_nolock(size_t size, unsigned flags, int socket)
+{
+	if (!initialised() || size == 0 || size > DSLAB_KMALLOC_MAX_SIZE ||
+	    (socket != SOCKET_ID_ANY && !topo_socket_valid(socket))) {
+		rte_errno = EINVAL;
+		return nullptr;
+	}
+	dslab_cache *cache = kmalloc_class(size);
+	dslab_cache_impl *c = cache->impl;
+	unsigned lc = rte_lcore_id();
+	if (!may_use_lcore(lc)) {
+		stat_add(c, RTE_MAX_LCORE, STAT_alloc_nolock_fail, 1);
+		rte_errno = EAGAIN;
+		return nullptr;
+	}
+	void *obj = nullptr;
+	{
+		NolockMark mark(lc);
+		int own = topo_caller_socket();
+		if (socket == SOCKET_ID_ANY)
+			socket = own;
+		if (lc < RTE_MAX_LCORE && socket == own) {
+			dslab_pcs *p = &cache->pcs[lc];
+			if (p->capacity != 0 && p->main_size != 0)
+				obj = p->main_objs[--p->main_size];
+		}
+		if (obj == nullptr && node_alloc_try(c, socket, 1, &obj) == 0)
+			obj = nullptr;
+		stat_add(c, lc, obj != nullptr ? STAT_alloc_nolock : STAT_alloc_nolock_fail, 1);
+	}
+	if (obj == nullptr) {
+		rte_errno = EAGAIN;
+		return nullptr;
+	}
+	return hand_out(c, obj, flags);
+}
+
+extern "C" void dslab_kfree_nolock(const void *cptr)
+{
+	void *ptr = const_cast<void *>(cptr);
+	if (ptr == nullptr)
+		return;
+	uintptr_t e = dslab_pm_entry_(ptr);
+	Chunk *ch = reinterpret_cast<Chunk *>(e & ~(uintptr_t)DSLAB_PM_TAG_MASK);
+	if (ch == nullptr) {
+		note_bad(ptr);
+		return;
+	}
+	dslab_cache *cache = ch->pub.cache;
+	dslab_cache_impl *c = cache != nullptr ? ch->impl : nullptr;
+	if (c == nullptr && ptr != ch->region.base) {
+		note_bad(ptr); /* inside a large allocation */
+		return;
+	}
+#if DSLAB_CHECKED
+	if (cache != nullptr && !dslab_check_free_(cache, ptr))
+		return;
+#else
+	if (c != nullptr && unlikely(obj_index(c, ch, ptr) == UINT32_MAX)) {
+		note_bad(ptr); /* not the start of an object */
+		return;
+	}
+#endif
+	unsigned lc = rte_lcore_id();
+	if (c != nullptr && lc < RTE_MAX_LCORE && may_use_lcore(lc)) {
+		dslab_pcs *p = &cache->pcs[lc];
+		NolockMark mark(lc);
+		uint32_t n = p->main_size;
+		if ((e & DSLAB_PM_TAG_MASK) == p->socket_tag && n < p->capacity) {
+			p->main_objs[n] = ptr;
+			p->main_size = n + 1;
+			stat_add(c, lc, STAT_free_nolock, 1);
+			return;
+		}
+	}
+	if (c != nullptr && lc >= RTE_MAX_LCORE && may_use_lcore(lc)) {
+		/* No sheaves here: the home slab, if its lock is free. */
+		NolockMark mark(lc);
+		if (node_free_try(c, ch->socket, ptr)) {
+			stat_add(c, lc, STAT_free_nolock, 1);
+			return;
+		}
+	}
+	count_deferred(c);
+	push(lc, reinterpret_cast<uintptr_t>(ptr), ptr);
+}
+
+extern "C" void dslab_kfree_rcu_nolock_head(void *obj, struct dslab_rcu_head *head)
+{
+	if (obj == nullptr)
+		return;
+	uintptr_t e = dslab_pm_entry_(obj);
+	Chunk *ch = reinterpret_cast<Chunk *>(e & ~(uintptr_t)DSLAB_PM_TAG_MASK);
+	if (ch == nullptr || head == nullptr || (ch->pub.cache == nullptr && obj != ch->region.base)) {
+		note_bad(obj);
+		return;
+	}
+	dslab_cache *cache = ch->pub.cache;
+	dslab_cache_impl *c = cache != nullptr ? ch->impl : nullptr;
+#if DSLAB_CHECKED
+	if (c != nullptr && !checked_rcu_free(c, obj))
+		return;
+#else
+	if (c != nullptr && unlikely(obj_index(c, ch, obj) == UINT32_MAX)) {
+		note_bad(obj);
+		return;
+	}
+#endif
+	unsigned lc = rte_lcore_id();
+	if (c != nullptr && lc < RTE_MAX_LCORE && may_use_lcore(lc)) {
+		dslab_pcs *p = &cache->pcs[lc];
+		NolockMark mark(lc);
+		uint32_t n = p->rcu_size;
+		/* rcu_limit is nonzero only on an online lcore with an open
+		 * sheaf that the next object does not fill: no slow path. */
+		if ((e & DSLAB_PM_TAG_MASK) == p->socket_tag && n < p->rcu_limit) {
+			p->rcu_objs[n] = obj;
+			p->rcu_size = n + 1;
+			DSLAB_STAT_ADD_(p->free_rcu_sheaf, 1);
+			return;
+		}
+	}
+	count_deferred(c);
+	head->obj = obj;
+	push(lc, reinterpret_cast<uintptr_t>(head) | kRcuTag, &head->next);
+}
+
+extern "C" void dslab_deferred_barrier(void)
+{
+	if (initialised())
+		rcu_deferred_barrier();
+}

@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright(c) 2026 The dslab authors
+ */
+/*
+ * Remote frees: an lcore's free of another socket's object never enters its
+ * sheaves (the sheaves' invariant); it goes home. In ring mode the freeing
+ * lcore batches objects per home socket (kBatch) and sends a full batch
+ * with one rte_ring enqueue into the home socket's ring; that socket's
+ * lcores drain the ring into the slabs in their slow paths (before refilling
+ * from slabs) and in dslab_quiescent(). In direct mode the object goes
+ * straight into the home socket's slabs under their lock.
+ *
+ * Nothing is lost: a full ring sends the batch to the slabs directly; a
+ * socket with no EAL lcore has no one to drain its ring, so its objects go
+ * direct; a partly filled batch is sent at the owner's dslab_quiescent(),
+ * when a barrier asks, and when the lcore stops; a barrier drains every ring.
+ * Objects in a batch or a ring are outside the slabs (Node::inuse), so a
+ * destroy that finds some reports them as in use and keeps the memory (the
+ * late arrivals then land in kept slabs), never frees it under them.
+ *
+ * Counting (per cache): free_remote_ring when batched (the user's free),
+ * remote_ring_full or remote_ring_drained when the object reaches its slab;
+ * objects_in_transit is the difference.
+ */
+#include <cstdio>
+
+#include <rte_ring.h>
+
+#include "internal.h"
+
+namespace dslab {
+namespace {
+
+constexpr uint32_t kBatch = 32;
+constexpr unsigned kDrainBurst = 64;
+
+/* One lcore's batches: written by the owner only (and by fini and the lcore
+ * uninit callback, when it cannot run). */
+struct alignas(RTE_CACHE_LINE_SIZE) Batches {
+	uint64_t nonempty; /* bit per socket */
+	uint32_t n[RTE_MAX_NUMA_NODES];
+	void *objs[RTE_MAX_NUMA_NODES][kBatch];
+};
+static_assert(RTE_MAX_NUMA_NODES <= 64, "socket bitmask");
+Batches g_batch[RTE_MAX_LCORE];
+
+rte_ring *g_ring[RTE_MAX_NUMA_NODES];
+bool g_use_ring;
+
+/* Put n objects (any caches) into their slabs, a run of one cache and
+ * socket at a time, counting them under st. */
+void to_slabs(void *const *objs, unsigned n, unsigned lc, Stat st)
+{
+	unsigned i = 0;
+	while (i < n) {
+		Chunk *ch = pm_chunk(objs[i]);
+		dslab_cache_impl *c = ch->impl;
+		int socket = ch->socket;
+		unsigned j = i + 1;
+		while (j < n) {
+			Chunk *cj = pm_chunk(objs[j]);
+			if (cj->impl != c || cj->socket != socket)
+				break;
+			j++;
+		}
+		node_free(c, socket, j - i, objs + i);
+		stat_add(c, lc, st, j - i);
+		i = j;
+	}
+}
+
+void send(unsigned lc, int socket)
+{
+	Batches &b = g_batch[lc];
+	unsigned n = b.n[socket];
+
+	b.n[socket] = 0;
+	b.nonempty &= ~(1ull << socket);
+	if (n == 0)
+		return;
+	if (rte_ring_enqueue_bulk(g_ring[socket], b.objs[socket], n, nullptr) == n)
+		return;
+	/* Ring full: the slabs, under their lock; nothing waits for a drain. */
+	to_slabs(b.objs[socket], n, lc, STAT_remote_ring_full);
+}
+
+} // namespace
+
+int remote_init(uint32_t mode, uint32_t ring_size)
+{
+	if (mode > DSLAB_REMOTE_DIRECT || (ring_size != 0 && !rte_is_power_of_2(ring_size)))
+		return -EINVAL;
+	/* Default: ring batches (bench/README.md, remote free). */
+	g_use_ring = mode != DSLAB_REMOTE_DIRECT && topo_socket_count() > 1;
+	if (!g_use_ring)
+		return 0;
+	if (ring_size == 0)
+		ring_size = 8192;
+	for (int s = 0; s < RTE_MAX_NUMA_NODES; s++) {
+		if (!topo_socket_has_lcores(s))
+			continue;
+		char name[RTE_RING_NAMESIZE];
+		snprintf(name, sizeof(name), "dslab_home_%d", s);
+		int node = topo_numa_node(s);
+		/* Multi-producer (any lcore frees), multi-consumer (the
+		 * socket's lcores and barriers drain). */
+		g_ring[s] = rte_ring_create(name, ring_size, node >= 0 ? node : SOCKET_ID_ANY, 0);
+		if (g_ring[s] == nullptr) {
+			DSLAB_LOG(ERR, "could not create ring %s (%u slots): %s", name, ring_size,
+				  rte_strerror(rte_errno));
+			remote_fini();
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+void remote_fini()
+{
+	for (unsigned lc = 0; lc < RTE_MAX_LCORE; lc++)
+		remote_flush(lc);
+	remote_drain_all(rte_lcore_id());
+	for (auto &r : g_ring) {
+		rte_ring_free(r);
+		r = nullptr;
+	}
+	g_use_ring = false;
+}
+
+bool remote_send(dslab_cache_impl *c, unsigned lc, void *obj, int socket)
+{
+	if (!g_use_ring || g_ring[socket] == nullptr)
+		return false;
+	Batches &b = g_batch[lc];
+	uint32_t n = b.n[socket];
+	b.objs[socket][n] = obj;
+	b.n[socket] = n + 1;
+	b.nonempty |= 1ull << socket;
+	stat_add(c, lc, STAT_free_remote_ring, 1);
+	if (n + 1 == kBatch)
+		send(lc, socket);
+	return true;
+}
+
+void remote_flush(unsigned lc)
+{
+	if (lc >= RTE_MAX_LCORE)
+		return;
+	Batches &b = g_batch[lc];
+	while (b.nonempty != 0)
+		send(lc, __builtin_ctzll(b.nonempty));
+}
+
+bool remote_waiting(int socket)
+{
+	rte_ring *r = g_ring[socket];
+	return r != nullptr && !rte_ring_empty(r);
+}
+
+unsigned remote_drain(int socket, unsigned lc, unsigned max)
+{
+	rte_ring *r = g_ring[socket];
+	if (r == nullptr)
+		return 0;
+	void *objs[kDrainBurst];
+	unsigned done = 0;
+	while (done < max) {
+		unsigned n = rte_ring_dequeue_burst(r, objs, RTE_MIN(kDrainBurst, max - done), nullptr);
+		if (n == 0)
+			break;
+		to_slabs(objs, n, lc, STAT_remote_ring_drained);
+		done += n;
+	}
+	return done;
+}
+
+void remote_drain_all(unsigned lc)
+{
+	for (int s = 0; s < RTE_MAX_NUMA_NODES; s++)
+		remote_drain(s, lc, UINT32_MAX);
+}
+
+} // namespace dslab
