@@ -1,0 +1,701 @@
+/* SPDX-License-Identifier: BSD-3-Clause
+ * Copyright(c) 2026 The dslab authors
+ */
+/*
+ * The nolock calls and remote frees by ring (dslab_nolock_test; remote frees
+ * in DSLAB_REMOTE_RING mode, 2 LOGICAL sockets: lcores 0,1 socket 0, 2,3
+ * socket 1; some tests re-initialise dslab with 4 logical sockets or a tiny
+ * ring):
+ *  - kmalloc_nolock/kfree_nolock on an lcore that is not inside dslab use its
+ *    main sheaf; inside a dslab call (a real nested call: from the log
+ *    stream dslab writes to) they defer, and the outer call's end does it;
+ *  - a busy lcore's deferred frees are done by dslab_deferred_barrier() and
+ *    a deferred kfree_rcu_nolock by dslab_rcu_barrier();
+ *  - threads with no lcore id;
+ *  - a timer signal firing thousands of times into tight alloc/free/kfree_rcu
+ *    loops on two lcores (two sockets) whose handler allocates and frees
+ *    with the nolock calls: nothing handed out twice, nothing corrupted,
+ *    the counts return to where they started;
+ *  - remote frees by ring batch with 2 and 4 logical sockets: no lcore's
+ *    sheaves hold a foreign object, every object comes home, the counts add
+ *    up; a full ring loses nothing; a socket with no lcore is served direct.
+ */
+#define RTE_USE_C11_MEM_MODEL 1 /* see multilcore_test.cpp */
+
+#include <atomic>
+#include <cerrno>
+#include <cinttypes>
+#include <chrono>
+#include <csignal>
+#include <ctime>
+#include <thread>
+#include <vector>
+
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <rte_lcore.h>
+#include <rte_ring.h>
+
+#include <dslab.h>
+
+#include "test_util.h"
+
+void test_configure(struct dslab_config *cfg)
+{
+	cfg->remote_free = DSLAB_REMOTE_RING;
+}
+
+namespace {
+
+using namespace dslab_test;
+
+dslab_cache *kmalloc64() { return dslab_cache_lookup("kmalloc-64"); }
+
+TEST(Nolock, KmallocNolockUsesTheMainSheaf)
+{
+	dslab_cache *k = kmalloc64();
+	ASSERT_NE(k, nullptr);
+	/* Warm the lcore's sheaves with a regular call first. */
+	void *w = dslab_kmalloc(64, 0);
+	ASSERT_NE(w, nullptr);
+	dslab_kfree(w);
+	void *p = nullptr;
+	step(k, "kmalloc_nolock on an idle lcore", {{"alloc_nolock", 1}},
+	     [&] { p = dslab_kmalloc_nolock(64, DSLAB_F_ZERO, -1); });
+	ASSERT_NE(p, nullptr);
+	for (unsigned i = 0; i < 64; i++)
+		ASSERT_EQ(static_cast<unsigned char *>(p)[i], 0) << "zeroed";
+	EXPECT_EQ(dslab_ksize(p), 64u);
+	step(k, "kfree_nolock of a local object", {{"free_nolock", 1}}, [&] { dslab_kfree_nolock(p); });
+	EXPECT_EQ(stats_of(k).objects_deferred, 0u);
+}
+
+TEST(Nolock, BadInput)
+{
+	rte_errno = 0;
+	EXPECT_EQ(dslab_kmalloc_nolock(0, 0, -1), nullptr);
+	EXPECT_EQ(rte_errno, EINVAL);
+	rte_errno = 0;
+	EXPECT_EQ(dslab_kmalloc_nolock(DSLAB_KMALLOC_MAX_SIZE + 1, 0, -1), nullptr);
+	EXPECT_EQ(rte_errno, EINVAL);
+	rte_errno = 0;
+	EXPECT_EQ(dslab_kmalloc_nolock(64, 0, 7), nullptr);
+	EXPECT_EQ(rte_errno, EINVAL);
+	dslab_kfree_nolock(nullptr);
+	dslab_kfree_rcu_nolock_head(nullptr, nullptr);
+
+	/* A pointer dslab never handed out: not followed, reported at the
+	 * next safe point (logging is not async-signal-safe). */
+	static uint64_t not_ours[8];
+	LogCapture log;
+	dslab_kfree_nolock(&not_ours[1]);
+	EXPECT_EQ(log.text().find("never handed out"), std::string::npos) << "not yet";
+	dslab_quiescent();
+	EXPECT_NE(log.text().find("never handed out"), std::string::npos) << log.text();
+	EXPECT_NE(log.text().find(ptr_str(&not_ours[1])), std::string::npos) << log.text();
+	/* Inside a kmalloc object: reported too, nothing freed. */
+	dslab_cache *k = kmalloc64();
+	char *p = static_cast<char *>(dslab_kmalloc(64, 0));
+	ASSERT_NE(p, nullptr);
+	struct dslab_cache_stats s0 = stats_of(k);
+	dslab_kfree_nolock(p + 8);
+	dslab_quiescent();
+	expect_counters(delta(stats_of(k), s0), {}, "interior pointer: nothing moved");
+	dslab_kfree(p);
+}
+
+/* A nested call: dslab writes a log line while inside a call (a foreign
+ * pointer given to dslab_kfree); the log stream's write function calls the
+ * nolock API from inside that call. */
+struct Nested {
+	void *victim;            /* freed with kfree_nolock from inside */
+	void *alloc_result;      /* kmalloc_nolock from inside */
+	int alloc_errno;
+	unsigned calls;
+	uint64_t deferred_inside; /* objects_deferred seen inside */
+} g_nested;
+
+ssize_t nested_write(void *, const char *, size_t n)
+{
+	if (g_nested.victim != nullptr) {
+		g_nested.calls++;
+		rte_errno = 0;
+		g_nested.alloc_result = dslab_kmalloc_nolock(64, 0, -1);
+		g_nested.alloc_errno = rte_errno;
+		dslab_kfree_nolock(g_nested.victim);
+		g_nested.victim = nullptr;
+		g_nested.deferred_inside = stats_of(kmalloc64()).objects_deferred;
+	}
+	return (ssize_t)n;
+}
+
+TEST(Nolock, NestedCallDefersToTheEndOfTheOuterCall)
+{
+	dslab_cache *k = kmalloc64();
+	void *victim = dslab_kmalloc(64, 0);
+	ASSERT_NE(victim, nullptr);
+	static uint64_t not_ours[4];
+
+	cookie_io_functions_t fns = {nullptr, nested_write, nullptr, nullptr};
+	FILE *f = fopencookie(nullptr, "w", fns);
+	ASSERT_NE(f, nullptr);
+	setvbuf(f, nullptr, _IONBF, 0);
+	FILE *old = rte_log_get_stream();
+	g_nested = {};
+	g_nested.victim = victim;
+	struct dslab_cache_stats s0 = stats_of(k);
+	rte_openlog_stream(f);
+	dslab_kfree(&not_ours[0]); /* logs from inside the call */
+	rte_openlog_stream(old);
+	fclose(f);
+
+	EXPECT_EQ(g_nested.calls, 1u) << "the log write ran inside dslab_kfree";
+	EXPECT_EQ(g_nested.alloc_result, nullptr) << "an lcore inside dslab: no allocation";
+	EXPECT_EQ(g_nested.alloc_errno, EAGAIN);
+	EXPECT_EQ(g_nested.deferred_inside, 1u) << "deferred while the outer call ran";
+	struct dslab_cache_stats d = delta(stats_of(k), s0);
+	/* Done at the end of the outer call, through the regular free. */
+	expect_counters(d, {{"alloc_nolock_fail", 1}, {"free_nolock_deferred", 1},
+			    {"free_deferred_done", 1}, {"free_cpu_sheaf", 1}, {"sheaf_swap", kAny},
+			    {"barn_get", kAny}, {"barn_put", kAny}, {"barn_get_fail", kAny},
+			    {"sheaf_alloc", kAny}},
+			"nested kfree_nolock");
+	EXPECT_EQ(d.objects_deferred, 0u);
+}
+
+/* An lcore stuck inside dslab (its busy mark set, as a handler that
+ * interrupted it sees it): its deferred frees wait, and a barrier takes
+ * them. The mark is set by hand here: a white-box stand-in for "inside". */
+TEST(Nolock, BarriersTakeABusyLcoresDeferredFrees)
+{
+	struct Obj {
+		uint64_t v[6];
+		dslab_rcu_head head;
+	};
+	dslab_cache *k = kmalloc64();
+	std::atomic<int> phase{0};
+	void *plain = nullptr;
+	Obj *rcu = nullptr;
+	auto body = [&]() -> int {
+		if (rte_lcore_id() != 2)
+			return 0;
+		plain = dslab_kmalloc(64, 0);
+		rcu = static_cast<Obj *>(dslab_kmalloc(sizeof(Obj), 0));
+		if (plain == nullptr || rcu == nullptr)
+			return -1;
+		uint32_t *mark = &dslab_lcores[2].busy;
+		__atomic_store_n(mark, 1, __ATOMIC_RELAXED);
+		dslab_kfree_nolock(plain);
+		dslab_kfree_rcu_nolock(rcu, head);
+		phase.store(1);
+		wait_for(phase, 2); /* "inside dslab" while the barriers run */
+		__atomic_store_n(mark, 0, __ATOMIC_RELAXED);
+		return 0;
+	};
+	struct dslab_cache_stats s0 = stats_of(k);
+	ASSERT_EQ(rte_eal_remote_launch([](void *a) { return (*static_cast<decltype(body) *>(a))(); },
+				       &body, 2), 0);
+	wait_for(phase, 1);
+	struct dslab_cache_stats mid = delta(stats_of(k), s0);
+	EXPECT_EQ(mid.objects_deferred, 2u);
+	EXPECT_EQ(mid.free_nolock_deferred, 2u);
+	dslab_deferred_barrier();
+	struct dslab_cache_stats d = delta(stats_of(k), s0);
+	EXPECT_EQ(d.objects_deferred, 0u) << "the barrier did lcore 2's deferred frees";
+	EXPECT_EQ(d.free_deferred_done, 2u);
+	EXPECT_EQ(d.free_rcu_sheaf + d.free_rcu_sheaf_fail, 1u) << "handed to kfree_rcu";
+	dslab_rcu_barrier();
+	d = delta(stats_of(k), s0);
+	EXPECT_EQ(d.objects_pending_rcu, 0u);
+	EXPECT_EQ(d.rcu_reclaimed, 1u);
+	EXPECT_EQ(d.objects_in_use, s0.objects_in_use) << "both objects freed";
+	phase.store(2);
+	EXPECT_EQ(rte_eal_wait_lcore(2), 0);
+}
+
+TEST(Nolock, ThreadsWithoutAnLcoreId)
+{
+	dslab_cache *k = kmalloc64();
+	constexpr unsigned kN = 500;
+	std::vector<void *> objs;
+	for (unsigned i = 0; i < kN; i++) {
+		objs.push_back(dslab_kmalloc(64, 0));
+		ASSERT_NE(objs.back(), nullptr);
+	}
+	struct dslab_cache_stats s0 = stats_of(k);
+	unsigned got = 0;
+	std::thread t([&] {
+		EXPECT_EQ(rte_lcore_id(), LCORE_ID_ANY);
+		for (void *p : objs)
+			dslab_kfree_nolock(p);
+		/* Allocation from the slabs the frees just filled. */
+		for (unsigned i = 0; i < 10; i++) {
+			void *p = dslab_kmalloc_nolock(64, 0, 0);
+			if (p != nullptr) {
+				got++;
+				dslab_kfree_nolock(p);
+			}
+		}
+	});
+	t.join();
+	dslab_quiescent(); /* any lcore's safe point does the shared list */
+	struct dslab_cache_stats d = delta(stats_of(k), s0);
+	EXPECT_EQ(d.objects_deferred, 0u);
+	EXPECT_EQ(d.free_nolock + d.free_deferred_done, kN + got) << "every free done";
+	EXPECT_EQ(d.alloc_nolock, got);
+	EXPECT_GT(got, 0u) << "the slabs had free objects and nobody held their lock";
+	EXPECT_EQ(stats_of(k).objects_in_use + kN, s0.objects_in_use);
+}
+
+/* ---- signals ----------------------------------------------------------- */
+
+struct SigObj {
+	uint64_t w[6];
+	dslab_rcu_head head;
+};
+static_assert(sizeof(SigObj) == 64, "a kmalloc-64 object");
+constexpr uint64_t kLiveTag = 0x4c4956454f424a31ull;
+constexpr uint64_t kFreeTag = 0x46524545464f4f44ull;
+constexpr uint64_t kGold = 0x9e3779b97f4a7c15ull;
+
+void stamp(SigObj *o, uint64_t id)
+{
+	for (unsigned i = 1; i < 6; i++)
+		o->w[i] = id ^ (i * kGold);
+	o->w[0] = kLiveTag;
+}
+
+bool intact(const SigObj *o)
+{
+	if (o->w[0] != kLiveTag)
+		return false;
+	uint64_t id = o->w[1] ^ kGold;
+	for (unsigned i = 2; i < 6; i++)
+		if (o->w[i] != (id ^ (i * kGold)))
+			return false;
+	return true;
+}
+
+constexpr unsigned kHeld = 64;
+struct alignas(64) HandlerState {
+	volatile sig_atomic_t armed;
+	SigObj *held[kHeld];
+	unsigned n;
+	uint64_t seq;
+	uint64_t signals, allocs, fails, frees, rcu_frees, dups, corrupt;
+};
+HandlerState g_hs[RTE_MAX_LCORE];
+
+void on_timer(int)
+{
+	int saved_errno = errno;
+	int saved_rte = rte_errno;
+	unsigned lc = rte_lcore_id();
+	if (lc >= RTE_MAX_LCORE)
+		return;
+	HandlerState &h = g_hs[lc];
+	h.signals++;
+	if (!h.armed)
+		goto out;
+	{
+		auto *o = static_cast<SigObj *>(dslab_kmalloc_nolock(sizeof(SigObj), 0, -1));
+		if (o != nullptr) {
+			if (o->w[0] == kLiveTag)
+				h.dups++; /* someone still holds it */
+			stamp(o, ((uint64_t)lc << 48) | (1ull << 47) | h.seq++);
+			h.allocs++;
+			if (h.n < kHeld)
+				h.held[h.n++] = o;
+			else
+				h.dups++; /* cannot happen: freed below first */
+		} else {
+			h.fails++;
+		}
+		if (h.n > kHeld / 2) {
+			SigObj *x = h.held[--h.n];
+			if (!intact(x))
+				h.corrupt++;
+			x->w[0] = kFreeTag;
+			if (h.signals % 3 == 0) {
+				dslab_kfree_rcu_nolock(x, head);
+				h.rcu_frees++;
+			} else {
+				dslab_kfree_nolock(x);
+				h.frees++;
+			}
+		}
+	}
+out:
+	rte_errno = saved_rte;
+	errno = saved_errno;
+}
+
+struct LoopResult {
+	uint64_t iters, allocs, dups, corrupt, alloc_fail;
+};
+LoopResult g_loop[RTE_MAX_LCORE];
+
+/* A tight loop of regular calls on kmalloc-64 objects while the timer
+ * fires into it. */
+int signal_loop(unsigned want_signals)
+{
+	unsigned lc = rte_lcore_id();
+	HandlerState &h = g_hs[lc];
+	LoopResult &r = g_loop[lc];
+	dslab_cache *k = kmalloc64();
+	if (dslab_rcu_online() != 0)
+		return -1;
+
+	timer_t timer;
+	struct sigevent sev {};
+	sev.sigev_notify = SIGEV_THREAD_ID;
+	sev.sigev_signo = SIGRTMIN;
+	sev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+	if (timer_create(CLOCK_MONOTONIC, &sev, &timer) != 0)
+		return -2;
+	struct itimerspec its {};
+	its.it_interval.tv_nsec = 50 * 1000; /* 20 kHz */
+	its.it_value.tv_nsec = 50 * 1000;
+	h.armed = 1;
+	timer_settime(timer, 0, &its, nullptr);
+
+	constexpr unsigned kLive = 256;
+	SigObj *live[kLive] = {};
+	unsigned head = 0, count = 0;
+	auto release = [&](SigObj *o, uint64_t how) {
+		if (!intact(o))
+			r.corrupt++;
+		o->w[0] = kFreeTag;
+		if (how % 5 == 0)
+			dslab_kfree_rcu(o, head);
+		else
+			dslab_kfree(o);
+	};
+	auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+	while (h.signals < want_signals && std::chrono::steady_clock::now() < deadline) {
+		for (unsigned j = 0; j < 256; j++, r.iters++) {
+			if (r.iters % 16 == 7) {
+				/* A burst through the bulk fast paths. */
+				void *b[8];
+				if (dslab_alloc_bulk(k, 0, 8, b) == 8) {
+					for (void *p : b) {
+						auto *o = static_cast<SigObj *>(p);
+						if (o->w[0] == kLiveTag)
+							r.dups++;
+						stamp(o, ((uint64_t)lc << 48) | r.allocs++);
+					}
+					for (void *p : b) {
+						auto *o = static_cast<SigObj *>(p);
+						if (!intact(o))
+							r.corrupt++;
+						o->w[0] = kFreeTag;
+					}
+					dslab_free_bulk(k, 8, b);
+				} else {
+					r.alloc_fail++;
+				}
+				continue;
+			}
+			if (count == kLive || (count > 0 && r.iters % 3 == 0)) {
+				release(live[head], r.iters);
+				head = (head + 1) % kLive;
+				count--;
+				continue;
+			}
+			auto *o = static_cast<SigObj *>(dslab_kmalloc(sizeof(SigObj), 0));
+			if (o == nullptr) {
+				r.alloc_fail++;
+				continue;
+			}
+			if (o->w[0] == kLiveTag)
+				r.dups++;
+			stamp(o, ((uint64_t)lc << 48) | r.allocs++);
+			live[(head + count) % kLive] = o;
+			count++;
+		}
+		dslab_quiescent();
+	}
+	/* Stop the timer, then let no handler run while tearing down. */
+	h.armed = 0;
+	timer_delete(timer);
+	while (count > 0) {
+		release(live[head], 1);
+		head = (head + 1) % kLive;
+		count--;
+	}
+	for (unsigned i = 0; i < h.n; i++) {
+		if (!intact(h.held[i]))
+			h.corrupt++;
+		h.held[i]->w[0] = kFreeTag;
+		dslab_kfree(h.held[i]);
+	}
+	h.n = 0;
+	dslab_quiescent();
+	dslab_rcu_offline();
+	return 0;
+}
+
+TEST(Nolock, TimerSignalsIntoTightLoops)
+{
+	const unsigned want = 3000;
+	dslab_cache *k = kmalloc64();
+	struct sigaction sa {};
+	sa.sa_handler = on_timer;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	ASSERT_EQ(sigaction(SIGRTMIN, &sa, nullptr), 0);
+	for (auto &h : g_hs)
+		h = HandlerState{};
+	for (auto &r : g_loop)
+		r = LoopResult{};
+
+	struct dslab_cache_stats s0 = stats_of(k);
+	auto body = [&]() -> int { return signal_loop(want); };
+	run_on({1, 3}, body); /* one lcore per logical socket */
+	dslab_rcu_barrier();
+
+	struct dslab_cache_stats d = delta(stats_of(k), s0);
+	uint64_t allocs = 0, hallocs = 0, hfails = 0, hdeferred_rcu = 0;
+	for (unsigned lc : {1u, 3u}) {
+		const HandlerState &h = g_hs[lc];
+		const LoopResult &r = g_loop[lc];
+		EXPECT_GE(h.signals, want) << "lcore " << lc << ": signals delivered";
+		EXPECT_EQ(h.dups + r.dups, 0u) << "lcore " << lc << ": an object handed out twice";
+		EXPECT_EQ(h.corrupt + r.corrupt, 0u) << "lcore " << lc << ": an object changed";
+		EXPECT_EQ(r.alloc_fail, 0u);
+		allocs += r.allocs;
+		hallocs += h.allocs;
+		hfails += h.fails;
+		hdeferred_rcu += h.rcu_frees;
+		printf("lcore %u: %" PRIu64 " signals, %" PRIu64 " loop iterations, handler: %" PRIu64
+		       " kmalloc_nolock (%" PRIu64 " NULL), %" PRIu64 " kfree_nolock, %" PRIu64
+		       " kfree_rcu_nolock\n",
+		       lc, h.signals, r.iters, h.allocs, h.fails, h.frees, h.rcu_frees);
+	}
+	printf("kmalloc-64: alloc_nolock %" PRIu64 ", alloc_nolock_fail %" PRIu64 ", free_nolock %" PRIu64
+	       ", deferred %" PRIu64 ", rcu sheaf %" PRIu64 "\n",
+	       d.alloc_nolock, d.alloc_nolock_fail, d.free_nolock, d.free_nolock_deferred,
+	       d.free_rcu_sheaf);
+	EXPECT_GT(hallocs, 0u);
+	EXPECT_GT(d.free_nolock_deferred, 0u) << "some signals found the lcore inside dslab";
+	EXPECT_EQ(d.alloc_nolock, hallocs);
+	EXPECT_EQ(d.alloc_nolock_fail, hfails);
+	/* Everything came back: no object lost, none freed twice. */
+	EXPECT_EQ(stats_of(k).objects_in_use, s0.objects_in_use);
+	EXPECT_EQ(d.objects_deferred, 0u);
+	EXPECT_EQ(d.objects_pending_rcu, 0u);
+	(void)allocs;
+	(void)hdeferred_rcu;
+	signal(SIGRTMIN, SIG_DFL);
+}
+
+/* ---- remote frees by ring ---------------------------------------------- */
+
+/* Re-initialise dslab with another configuration for one test, and back. */
+struct Reinit {
+	explicit Reinit(const dslab_config &cfg)
+	{
+		dslab_fini();
+		ok = dslab_init(&cfg) == 0;
+	}
+	~Reinit()
+	{
+		dslab_fini();
+		dslab_config cfg{};
+		test_configure(&cfg);
+		EXPECT_EQ(dslab_init(&cfg), 0);
+	}
+	bool ok;
+};
+
+/* Every lcore allocates kN objects, then frees those of the lcore on the
+ * "next" socket; the sheaves are checked for foreign objects and the counts
+ * for objects lost. */
+void remote_round(dslab_cache *c, unsigned nlcores)
+{
+	constexpr unsigned kN = 3000;
+	static std::vector<void *> made[RTE_MAX_LCORE];
+	for (unsigned lc = 0; lc < nlcores; lc++)
+		made[lc].assign(kN, nullptr);
+	std::atomic<int> allocated{0};
+	std::atomic<uint64_t> bad{0};
+	unsigned nsock = dslab_socket_count();
+	auto body = [&]() -> int {
+		unsigned lc = rte_lcore_id();
+		for (unsigned i = 0; i < kN; i++) {
+			auto *p = static_cast<uint64_t *>(dslab_alloc(c, 0));
+			if (p == nullptr) {
+				bad++;
+				continue;
+			}
+			p[0] = lc;
+			p[1] = i;
+			made[lc][i] = p;
+		}
+		allocated.fetch_add(1);
+		wait_for(allocated, nlcores);
+		/* An lcore of another socket (there is one per socket at least). */
+		unsigned from = lc;
+		for (unsigned x = 1; x < nlcores; x++) {
+			unsigned cand = (lc + x) % nlcores;
+			if (dslab_lcore_socket(cand) != dslab_lcore_socket(lc)) {
+				from = cand;
+				break;
+			}
+		}
+		for (unsigned i = 0; i < kN; i++) {
+			auto *p = static_cast<uint64_t *>(made[from][i]);
+			if (p == nullptr || p[0] != from || p[1] != i)
+				bad++;
+			dslab_free(c, p);
+		}
+		dslab_quiescent(); /* sends the partly filled batches, drains */
+		return 0;
+	};
+	struct dslab_cache_stats s0 = stats_of(c);
+	std::initializer_list<unsigned> all = {0, 1, 2, 3};
+	run_on(all, body);
+	EXPECT_EQ(bad.load(), 0u);
+	dslab_deferred_barrier(); /* whatever a ring still holds */
+
+	struct dslab_cache_stats d = delta(stats_of(c), s0);
+	EXPECT_EQ(d.free_remote_ring, (uint64_t)nlcores * kN) << nsock << " sockets";
+	EXPECT_EQ(d.free_remote_node, 0u);
+	EXPECT_EQ(d.remote_ring_drained + d.remote_ring_full, d.free_remote_ring) << "all came home";
+	EXPECT_EQ(d.objects_in_transit, 0u);
+	struct dslab_cache_stats s = stats_of(c);
+	uint64_t allocs = s.alloc_cpu_sheaf + s.alloc_slowpath + s.alloc_node_remote +
+			  s.alloc_from_sheaf + s.alloc_nolock;
+	uint64_t frees = s.free_cpu_sheaf + s.free_slowpath + s.free_remote_node + s.free_remote_ring +
+			 s.free_nolock + s.free_rcu_sheaf + s.free_rcu_sheaf_fail;
+	EXPECT_EQ(allocs, frees + s.objects_in_use) << "allocated = freed + live";
+	EXPECT_EQ(s.objects_in_use, 0u);
+
+	/* No lcore's sheaves hold another socket's object (page-map tag). */
+	size_t walked = 0;
+	for (unsigned lc = 0; lc < nlcores; lc++) {
+		const dslab_pcs *p = &c->pcs[lc];
+		if (p->capacity == 0)
+			continue;
+		std::vector<void *> v(p->main_objs, p->main_objs + p->main_size);
+		if (p->spare != nullptr)
+			v.insert(v.end(), p->spare->objects, p->spare->objects + p->spare->size);
+		int sock = dslab_lcore_socket(lc);
+		for (void *o : v) {
+			walked++;
+			EXPECT_EQ(dslab_pm_entry_(o) & DSLAB_PM_TAG_MASK, (uintptr_t)DSLAB_PM_TAG(sock))
+				<< "lcore " << lc << " holds " << o;
+		}
+	}
+	EXPECT_GT(walked, 0u);
+}
+
+TEST(Remote, RingBatchesGoHomeTwoSockets)
+{
+	ASSERT_EQ(dslab_socket_count(), 2u);
+	CachePtr c = make_cache("rm_two", 64, 32, 4, 4);
+	ASSERT_TRUE(c);
+	remote_round(c.get(), 4);
+}
+
+TEST(Remote, RingBatchesGoHomeFourSockets)
+{
+	dslab_config cfg{};
+	cfg.remote_free = DSLAB_REMOTE_RING;
+	cfg.topology = "0:0,1:1,2:2,3:3"; /* 4 LOGICAL sockets */
+	Reinit re(cfg);
+	ASSERT_TRUE(re.ok);
+	ASSERT_EQ(dslab_socket_count(), 4u);
+	{
+		CachePtr c = make_cache("rm_four", 64, 32, 4, 4);
+		ASSERT_TRUE(c);
+		remote_round(c.get(), 4);
+	}
+}
+
+TEST(Remote, FullRingLosesNothing)
+{
+	dslab_config cfg{};
+	cfg.remote_free = DSLAB_REMOTE_RING;
+	cfg.remote_ring_size = 32; /* holds 31: no batch of 32 ever fits */
+	Reinit re(cfg);
+	ASSERT_TRUE(re.ok);
+	{
+		CachePtr cp = make_cache("rm_full", 64, 32, 4, 4);
+		ASSERT_TRUE(cp);
+		dslab_cache *c = cp.get();
+		std::vector<void *> far;
+		auto alloc = [&]() -> int {
+			for (unsigned i = 0; i < 320; i++)
+				far.push_back(dslab_alloc(c, 0));
+			return 0;
+		};
+		run_on({2}, alloc); /* socket 1's objects */
+		struct dslab_cache_stats s0 = stats_of(c);
+		for (void *p : far)
+			dslab_free(c, p); /* on lcore 0, socket 0 */
+		struct dslab_cache_stats d = delta(stats_of(c), s0);
+		EXPECT_EQ(d.free_remote_ring, 320u);
+		EXPECT_EQ(d.remote_ring_full, 320u) << "every batch found the ring full: slabs";
+		EXPECT_EQ(d.objects_in_transit, 0u);
+		EXPECT_EQ(stats_of(c).objects_in_use, 0u);
+	}
+}
+
+TEST(Remote, SocketWithoutLcoresIsServedDirect)
+{
+	dslab_config cfg{};
+	cfg.remote_free = DSLAB_REMOTE_RING;
+	cfg.topology = "0:0,1:0,2:0,3:2"; /* LOGICAL sockets 0, 1 (no lcore), 2 */
+	Reinit re(cfg);
+	ASSERT_TRUE(re.ok);
+	ASSERT_EQ(dslab_socket_count(), 3u);
+	{
+		CachePtr cp = make_cache("rm_nolc", 64, 32, 4, 4);
+		ASSERT_TRUE(cp);
+		dslab_cache *c = cp.get();
+		void *p = dslab_alloc_node(c, 0, 1);
+		ASSERT_NE(p, nullptr);
+		step(c, "free of a socket-1 object (no lcore there)",
+		     {{"free_remote_node", 1}, {"sheaf_alloc", kAny}},
+		     [&] { dslab_free(c, p); });
+		EXPECT_EQ(stats_of(c).objects_in_use, 0u);
+	}
+}
+
+TEST(Remote, DirectModeTakesTheLock)
+{
+	dslab_config cfg{};
+	cfg.remote_free = DSLAB_REMOTE_DIRECT;
+	Reinit re(cfg);
+	ASSERT_TRUE(re.ok);
+	{
+		CachePtr cp = make_cache("rm_direct", 64, 32, 4, 4);
+		ASSERT_TRUE(cp);
+		dslab_cache *c = cp.get();
+		void *p = dslab_alloc_node(c, 0, 1);
+		ASSERT_NE(p, nullptr);
+		step(c, "direct remote free", {{"free_remote_node", 1}, {"sheaf_alloc", kAny}}, [&] { dslab_free(c, p); });
+	}
+}
+
+TEST(Remote, BadConfigurationIsRefused)
+{
+	dslab_config cfg{};
+	cfg.remote_ring_size = 1000; /* not a power of two */
+	dslab_fini();
+	rte_errno = 0;
+	EXPECT_EQ(dslab_init(&cfg), -EINVAL);
+	EXPECT_EQ(rte_errno, EINVAL);
+	cfg.remote_ring_size = 0;
+	cfg.remote_free = 9;
+	EXPECT_EQ(dslab_init(&cfg), -EINVAL);
+	dslab_config ok{};
+	test_configure(&ok);
+	ASSERT_EQ(dslab_init(&ok), 0);
+}
+
+} // namespace
