@@ -213,7 +213,7 @@ extern "C" void *dslab_kmalloc_nolock(size_t size, unsigned flags, int socket)
 	return hand_out(c, obj, flags);
 }
 
-extern "C" void dslab_kfree_nolock(const void *cptr)
+extern "C" void dslab_kfree_nolock_slow(const void *cptr)
 {
 	void *ptr = const_cast<void *>(cptr);
 	if (ptr == nullptr)

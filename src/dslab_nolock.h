@@ -54,16 +54,18 @@ struct dslab_rcu_head;
  */
 void *dslab_kmalloc_nolock(size_t size, unsigned flags, int socket);
 
-/**
+/*
+ * void dslab_kfree_nolock(const void *ptr), inline in dslab_pcs.h:
  * Free anything dslab handed out (cache object, kmalloc, kvmalloc,
  * kmalloc_nolock) without waiting. NULL is a no-op. A local object on an
  * lcore that is not inside dslab goes into its main sheaf; anything else
  * (busy lcore, full sheaf, another socket's object, a large allocation, a
  * thread with no lcore id) is deferred to a safe point. A pointer dslab
  * never handed out is not followed; it is reported at the next safe point.
+ * A pointer inside an object is caught in checked builds, as dslab_kfree()
+ * catches it.
  * Thread safety: any context, async-signal-safe.
  */
-void dslab_kfree_nolock(const void *ptr);
 
 /**
  * dslab_kfree_rcu() that never waits: the object goes into the lcore's rcu

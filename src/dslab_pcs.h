@@ -92,6 +92,7 @@ struct dslab_pcs {
 	struct dslab_sheaf *spare;    /**< NULL, empty or full */
 	uint64_t alloc_cpu_sheaf;     /**< counters, read with relaxed loads */
 	uint64_t free_cpu_sheaf;
+	uint64_t free_nolock;
 	/* second line: the rcu sheaf (rcu.cpp) */
 	void **rcu_objs __rte_cache_aligned; /**< rcu_free->objects */
 	uint32_t rcu_size;    /**< objects in rcu_free; authoritative */
@@ -113,6 +114,9 @@ struct dslab_lcore {
 	uintptr_t deferred;
 } __rte_cache_aligned;
 extern struct dslab_lcore dslab_lcores[RTE_MAX_LCORE];
+
+/** Out of line: dslab_kfree_nolock()'s other cases (dslab_nolock.h). */
+void dslab_kfree_nolock_slow(const void *obj);
 
 /** Out of line: do the lcore's deferred frees (a safe point). */
 void dslab_deferred_run_(void);
@@ -418,6 +422,45 @@ dslab_kfree(const void *obj)
 		}
 	}
 	dslab_kfree_slow(obj);
+}
+
+/**
+ * Free anything dslab handed out without waiting: see dslab_nolock.h. The
+ * inline part serves a local object of a cache with room in the main sheaf
+ * on an lcore that is not inside dslab.
+ * Thread safety: any context, async-signal-safe.
+ */
+static DSLAB_FAST_PATH void
+dslab_kfree_nolock(const void *obj)
+{
+	uintptr_t e = dslab_pm_entry_(obj);
+	unsigned lc = rte_lcore_id();
+
+	if (likely(e != 0 && lc < RTE_MAX_LCORE && !DSLAB_CHECKED)) {
+		struct dslab_cache *c =
+			((const struct dslab_chunk_pub *)(e & ~(uintptr_t)DSLAB_PM_TAG_MASK))->cache;
+		struct dslab_lcore *l = &dslab_lcores[lc];
+
+		if (likely(c != NULL && __atomic_load_n(&l->busy, __ATOMIC_RELAXED) == 0)) {
+			struct dslab_pcs *p = &c->pcs[lc];
+			uint32_t n = p->main_size;
+
+			if (likely((e & DSLAB_PM_TAG_MASK) == p->socket_tag &&
+				   n < p->capacity)) {
+				/* Marked, so that a handler interrupting us
+				 * defers; no safe point at the end. */
+				__atomic_store_n(&l->busy, 1, __ATOMIC_RELAXED);
+				__atomic_signal_fence(__ATOMIC_SEQ_CST);
+				p->main_objs[n] = (void *)(uintptr_t)obj;
+				p->main_size = n + 1;
+				DSLAB_STAT_ADD_(p->free_nolock, 1);
+				__atomic_signal_fence(__ATOMIC_SEQ_CST);
+				__atomic_store_n(&l->busy, 0, __ATOMIC_RELAXED);
+				return;
+			}
+		}
+	}
+	dslab_kfree_nolock_slow(obj);
 }
 
 /**

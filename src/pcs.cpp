@@ -171,6 +171,9 @@ Chunk *chunk_for_free(dslab_cache *cache, const void *obj, const char *fn)
 
 } // namespace
 
+static_assert(offsetof(dslab_pcs, rcu_objs) == RTE_CACHE_LINE_SIZE,
+	      "alloc and free touch one line of the pcs");
+
 bool pcs_ready(dslab_cache_impl *c, dslab_pcs *p, unsigned lc)
 {
 	if (likely(p->capacity != 0))
