@@ -538,7 +538,12 @@ Obj disown(size_t i)
 void free_obj(size_t i, unsigned how)
 {
 	Obj o = disown(i);
-	switch (how % 3) {
+	switch (how % 4) {
+	case 3:
+		/* Lcore 0 is not inside dslab: the main sheaf, or deferred to
+		 * the next safe point (remote, full sheaf, large). */
+		dslab_kfree_nolock(o.p);
+		break;
 	case 0:
 		if (o.owner >= 0)
 			dslab_free(M.caches[o.owner].c, o.p);
@@ -558,9 +563,10 @@ void check_cache(const CacheModel &cm)
 {
 	struct dslab_cache_stats s;
 	CHECK(dslab_cache_stats(cm.c, &s) == 0);
-	CHECKF(s.objects_in_use == cm.live,
-	       "cache %s: objects_in_use %" PRIu64 ", the model holds %" PRIu64, cm.name,
-	       s.objects_in_use, cm.live);
+	/* Frees kfree_nolock deferred are still counted in use until done. */
+	CHECKF(s.objects_in_use - s.objects_deferred == cm.live,
+	       "cache %s: objects_in_use %" PRIu64 " (%" PRIu64 " deferred), the model holds %" PRIu64,
+	       cm.name, s.objects_in_use, s.objects_deferred, cm.live);
 	CHECKF(s.object_size == cm.usable, "cache %s: object_size %" PRIu64 " != obj_size %zu",
 	       cm.name, s.object_size, cm.usable);
 	if (cm.cap != DSLAB_SHEAF_CAPACITY_AUTO)
@@ -574,9 +580,9 @@ void check_kclass(KClass &k)
 {
 	struct dslab_cache_stats s;
 	CHECK(dslab_cache_stats(k.c, &s) == 0);
-	CHECKF(s.objects_in_use == k.base + k.live,
-	       "kmalloc class %zu: objects_in_use %" PRIu64 ", want %" PRIu64 " + %" PRIu64
-	       " (model)", k.size, s.objects_in_use, k.base, k.live);
+	CHECKF(s.objects_in_use - s.objects_deferred == k.base + k.live,
+	       "kmalloc class %zu: objects_in_use %" PRIu64 " (%" PRIu64 " deferred), want %" PRIu64
+	       " + %" PRIu64 " (model)", k.size, s.objects_in_use, s.objects_deferred, k.base, k.live);
 	k.dirty = false;
 }
 
@@ -756,6 +762,7 @@ enum Op : uint8_t {
 	OP_FREE_MANY,
 	OP_THREAD,
 	OP_RCU,
+	OP_NOLOCK,
 	OP_NR
 };
 
@@ -1099,6 +1106,65 @@ void op_free_bulk(Reader &r)
 		return;
 	expecting(foreign ? Expect::Foreign : Expect::None, foreign,
 		  [&] { dslab_free_bulk(cm->c, (unsigned)v.size(), v.data()); });
+}
+
+/* The nolock calls, on lcore 0 (not inside dslab). */
+void op_nolock(Reader &r)
+{
+	uint8_t what = r.u8();
+	uint8_t sel = r.u8();
+	uint32_t v = r.u32();
+	switch (what % 4) {
+	case 0: { /* kmalloc_nolock: NULL with EAGAIN is a legal answer */
+		size_t req = kmalloc_size(sel, v);
+		bool valid;
+		int socket = (what & 0x80) ? -1 : pick_socket((uint8_t)(v >> 24), &valid);
+		if (socket == -1)
+			valid = true;
+		if (req > DSLAB_KMALLOC_MAX_SIZE || !kmalloc_room(req))
+			return;
+		touch_kclass(req);
+		bool zero = what & 0x40;
+		rte_errno = 0;
+		void *p = dslab_kmalloc_nolock(req, zero ? DSLAB_F_ZERO : 0, socket);
+		if (p == nullptr) {
+			CHECKF(rte_errno == (valid ? EAGAIN : EINVAL),
+			       "dslab_kmalloc_nolock(%zu, socket %d): NULL with rte_errno %d", req,
+			       socket, rte_errno);
+			return;
+		}
+		CHECKF(valid, "dslab_kmalloc_nolock(socket %d) accepted a bad socket", socket);
+		adopt(p, kOwnerKmalloc, req, zero);
+		break;
+	}
+	case 1: { /* kfree_rcu_nolock of a headed object */
+		if (M.objs.empty())
+			return;
+		size_t i = v % M.objs.size();
+		const Obj &c = M.objs[i];
+		if (c.owner == kOwnerLarge || c.span < sizeof(RcuHeaded))
+			return;
+		Obj o = disown(i);
+		dslab_kfree_rcu_nolock(static_cast<RcuHeaded *>(o.p), rh);
+		break;
+	}
+	case 2: /* the deferred-work barrier: nothing stays deferred */
+		dslab_deferred_barrier();
+		for (KClass &k : g_kclass) {
+			struct dslab_cache_stats s;
+			CHECK(dslab_cache_stats(k.c, &s) == 0);
+			CHECKF(s.objects_deferred == 0 && s.objects_in_transit == 0,
+			       "kmalloc class %zu: %" PRIu64 " deferred, %" PRIu64
+			       " in transit after dslab_deferred_barrier()",
+			       k.size, s.objects_deferred, s.objects_in_transit);
+		}
+		break;
+	default:
+		if (M.objs.empty())
+			return;
+		free_obj(v % M.objs.size(), 3);
+		break;
+	}
 }
 
 void op_kmalloc(Reader &r, bool zero)
@@ -1637,7 +1703,8 @@ const char *op_name(uint8_t op)
 		"create", "destroy", "destroy_leak", "alloc", "free", "alloc_bulk", "free_bulk",
 		"kmalloc", "kzalloc", "kvmalloc", "kfree", "ksize", "alloc_node", "kmalloc_node",
 		"shrink", "prefill", "alloc_from_sheaf", "refill", "return_sheaf", "stats",
-		"fault_set", "fault_clear", "bad_input", "alloc_many", "free_many", "thread", "rcu"};
+		"fault_set", "fault_clear", "bad_input", "alloc_many", "free_many", "thread", "rcu",
+		"nolock"};
 	return op < OP_NR ? names[op] : "?";
 }
 
@@ -1681,6 +1748,7 @@ void step(Reader &r)
 	case OP_FREE_MANY: op_free_many(r); break;
 	case OP_THREAD: op_thread(r); break;
 	case OP_RCU: op_rcu(r); break;
+	case OP_NOLOCK: op_nolock(r); break;
 	default: break;
 	}
 	check_step();

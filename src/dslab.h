@@ -287,6 +287,13 @@ struct dslab_cache *dslab_cache_create(const char *name, size_t size,
  * own quiescent report: there the call destroys nothing and sets rte_errno
  * to EDEADLK (use dslab_cache_destroy_async(), or go offline first).
  *
+ * The barrier includes the deferred-work barrier (dslab_nolock.h): frees
+ * deferred by nolock calls and remote frees in home rings are done first.
+ * Remote frees still batched on an lcore that is not online in dslab's
+ * QSBR variable are out of its reach: such an lcore calls dslab_quiescent()
+ * after its last free to the cache; otherwise those objects count as still
+ * allocated (reported, memory kept; they land in it when sent).
+ *
  * @param cache the cache, or NULL (no-op). Errors (rte_errno): EINVAL (not a
  *   cache, or a kmalloc cache), EDEADLK (see above).
  * Thread safety: control: no thread may use the cache during or after

@@ -540,15 +540,11 @@ void remote_round(dslab_cache *c, unsigned nlcores)
 		}
 		allocated.fetch_add(1);
 		wait_for(allocated, nlcores);
-		/* An lcore of another socket (there is one per socket at least). */
-		unsigned from = lc;
-		for (unsigned x = 1; x < nlcores; x++) {
-			unsigned cand = (lc + x) % nlcores;
-			if (dslab_lcore_socket(cand) != dslab_lcore_socket(lc)) {
-				from = cand;
-				break;
-			}
-		}
+		/* The opposite lcore, of another socket with 2 sockets (0,1 | 2,3)
+		 * and with 4; each lcore's objects freed exactly once. */
+		unsigned from = (lc + nlcores / 2) % nlcores;
+		if (dslab_lcore_socket(from) == dslab_lcore_socket(lc))
+			bad++;
 		for (unsigned i = 0; i < kN; i++) {
 			auto *p = static_cast<uint64_t *>(made[from][i]);
 			if (p == nullptr || p[0] != from || p[1] != i)

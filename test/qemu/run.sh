@@ -8,10 +8,11 @@
 #   numa_placement_test  every socket's slabs (cache objects, kmalloc, large
 #                        kmalloc) are on that node, checked with move_pages();
 #                        a workload on the lcores of both sockets.
-#   numa_gtest           the repository's GoogleTest files (multilcore_test.cpp
-#                        etc.) linked with test/qemu/numa_gtest_main.cpp
-#                        instead of test/test_main.cpp (which hard-codes
-#                        --no-huge and the logical-socket override).
+#   <test>-numa          each GoogleTest binary of the build (dslab_core_test,
+#                        dslab_nolock_test...), relinked from meson's own
+#                        objects with test/qemu/numa_shim.cpp, which rewrites
+#                        the EAL arguments test/test_main.cpp hard-codes
+#                        (--no-huge, --lcores) and drops its DSLAB_TOPOLOGY.
 #   dslab_core_test      the build's own binary, unchanged (--no-huge, 2
 #                        LOGICAL sockets): in the guest logical socket s takes
 #                        mmap + mbind memory from the real node s.
@@ -22,7 +23,9 @@
 #   DSLAB_QEMU_BUILD      build directory (default: <repo>/build-qemu); BUILD_DIR wins
 #   DSLAB_QEMU_SRC        source tree to build (default: this repository)
 #   DSLAB_QEMU_WORK       kernel, initramfs and logs (default: BUILD/qemu)
-#   DSLAB_QEMU_ACCEL      auto (kvm if /dev/kvm is usable, else tcg), kvm or tcg
+#   DSLAB_QEMU_ACCEL      auto (default: kvm if /dev/kvm opens and the guest's
+#                         /init speaks within DSLAB_QEMU_KVM_PROBE seconds,
+#                         default 60; else tcg), kvm or tcg
 #   DSLAB_QEMU_TIMEOUT    seconds the guest may run (default 1200)
 #   DSLAB_QEMU_NODE_MEM   memory of each of the two nodes, in GiB (default 2G)
 #   DSLAB_QEMU_HUGEPAGES  2 MiB hugepages reserved per node (default 512: the
@@ -30,11 +33,11 @@
 #   DSLAB_QEMU_MARCH      -march of the build (default x86-64-v2: the emulated
 #                         CPU has no AVX-512)
 #   DSLAB_QEMU_KERNEL     a vmlinuz to boot instead of the Debian package's
-#   DSLAB_QEMU_GTEST_SOURCES  test/*.cpp files linked into numa_gtest (default:
-#                         dslab_core_test's, read from test/meson.build)
-#   DSLAB_QEMU_GTEST_FILTER   --gtest_filter of numa_gtest
-#   DSLAB_QEMU_RCU_TEST   1: also link test/rcu_test.cpp into numa_rcu_gtest and
-#                         run it (default 0: 45 s on a host core, minutes in TCG)
+#   DSLAB_QEMU_GTESTS     GoogleTest binaries of the build to relink and run on
+#                         the real topology (default: every executable named
+#                         dslab_*_test in test/meson.build but dslab_rcu_test)
+#   DSLAB_QEMU_RCU_TEST   1: include dslab_rcu_test in the default list
+#   DSLAB_QEMU_GTEST_FILTER   --gtest_filter of those runs (default *)
 #   DSLAB_QEMU_CORE_TEST  1 (default): also run the build's dslab_core_test
 #   DSLAB_NUMA_SECONDS    length of numa_placement_test's workload (default 2)
 # pkg-config's flags are split into words on purpose; commas are QEMU's.
@@ -54,11 +57,13 @@ node_mem=${DSLAB_QEMU_NODE_MEM:-2G}
 hugepages=${DSLAB_QEMU_HUGEPAGES:-512}
 [[ $node_mem =~ ^[1-9][0-9]*G$ ]] || { echo "qemu-run: DSLAB_QEMU_NODE_MEM=$node_mem: want e.g. 2G" >&2; exit 1; }
 march=${DSLAB_QEMU_MARCH:-x86-64-v2}
-# dslab_core_test's sources as test/meson.build lists them, but test_main.cpp.
-core_sources=$(sed -n "/executable('dslab_core_test'/,/dependencies:/p" "$src/test/meson.build" |
-	grep -o "'[A-Za-z0-9_]*\.cpp'" | tr -d "'" | grep -vx test_main.cpp | tr '\n' ' ' || true)
-gtest_sources=${DSLAB_QEMU_GTEST_SOURCES:-${core_sources:-multilcore_test.cpp kmalloc_test.cpp paths_test.cpp}}
-rcu_test=${DSLAB_QEMU_RCU_TEST:-0}
+# The GoogleTest binaries test/meson.build defines (dslab_rcu_test only on
+# request: 45 s on a host core, about 90 s in TCG).
+all_gtests=$(grep -o "executable('dslab_[A-Za-z0-9_]*_test'" "$src/test/meson.build" | cut -d"'" -f2 || true)
+if [ "${DSLAB_QEMU_RCU_TEST:-0}" != 1 ]; then
+	all_gtests=$(echo "$all_gtests" | grep -vx dslab_rcu_test || true)
+fi
+gtests=${DSLAB_QEMU_GTESTS:-$(echo "$all_gtests" | tr '\n' ' ')}
 gtest_filter=${DSLAB_QEMU_GTEST_FILTER:-*}
 core_test=${DSLAB_QEMU_CORE_TEST:-1}
 numa_seconds=${DSLAB_NUMA_SECONDS:-2}
@@ -142,32 +147,21 @@ cxxflags=(-std=c++20 -O2 -g -Wall -Wextra -Wno-volatile -Wno-missing-field-initi
 ldflags=(-L"$build/src" -Wl,-rpath,"$build/src" -ldslab $(pkg-config --libs libdpdk) -lnuma -pthread)
 log "compiling numa_placement_test"
 g++ "${cxxflags[@]}" "$here/numa_placement_test.cpp" -o "$bin/numa_placement_test" "${ldflags[@]}"
-# The test files' objects as meson compiled them for dslab_core_test (and
-# dslab_rcu_test), relinked with numa_gtest_main.cpp instead of
-# test_main.cpp; a file the build did not compile is compiled here.
-gtest_obj() { # FILE MESON_TARGET -> prints the object
-	local o=$build/test/$2.p/$1.o
-	if [ ! -f "$o" ]; then
-		o=$bin/gtest_${1%.cpp}.o
-		g++ "${cxxflags[@]}" $(pkg-config --cflags gtest) -I"$src/test" -c "$src/test/$1" -o "$o" ||
-			return 1
-	fi
-	echo "$o"
-}
-log "linking numa_gtest (numa_gtest_main.cpp + ${gtest_sources})"
-g++ "${cxxflags[@]}" $(pkg-config --cflags gtest) -c "$here/numa_gtest_main.cpp" -o "$bin/numa_gtest_main.o"
-objs=("$bin/numa_gtest_main.o")
-for f in $gtest_sources; do objs+=("$(gtest_obj "$f" dslab_core_test)"); done
-g++ "${objs[@]}" -o "$bin/numa_gtest" $(pkg-config --libs gtest) "${ldflags[@]}"
-progs=("$bin/numa_placement_test" "$bin/numa_gtest")
-rcu_line=
-if [ "$rcu_test" = 1 ]; then
-	log "linking numa_rcu_gtest (numa_gtest_main.cpp + rcu_test.cpp)"
-	g++ "$bin/numa_gtest_main.o" "$(gtest_obj rcu_test.cpp dslab_rcu_test)" -o "$bin/numa_rcu_gtest" \
-		$(pkg-config --libs gtest) "${ldflags[@]}"
-	progs+=("$bin/numa_rcu_gtest")
-	rcu_line="run numa_rcu_gtest /opt/dslab/numa_rcu_gtest -- -l 0-3 --no-pci --in-memory --log-level=lib.eal:error"
-fi
+progs=("$bin/numa_placement_test")
+# The GoogleTest binaries, relinked from the objects meson compiled for them
+# (test_main.cpp.o included) with numa_shim.cpp wrapped around rte_eal_init()
+# and setenv(): hugepages, lcores 0-3 on CPUs 0-3, no DSLAB_TOPOLOGY.
+log "compiling numa_shim.cpp"
+g++ "${cxxflags[@]}" -c "$here/numa_shim.cpp" -o "$bin/numa_shim.o"
+gtest_lines=
+for t in $gtests; do
+	[ -d "$build/test/$t.p" ] || { echo "qemu-run: no $build/test/$t.p: not a test of this build" >&2; exit 1; }
+	log "relinking $t as $t-numa"
+	g++ "$build/test/$t.p"/*.o "$bin/numa_shim.o" -Wl,--wrap=rte_eal_init -Wl,--wrap=setenv \
+		-o "$bin/$t-numa" $(pkg-config --libs gtest) "${ldflags[@]}"
+	progs+=("$bin/$t-numa")
+	gtest_lines+="run $t-numa /opt/dslab/$t-numa --gtest_filter='$gtest_filter'"$'\n'
+done
 [ "$core_test" != 1 ] || progs+=("$build/test/dslab_core_test")
 
 # No AVX-512 in what we built (the emulated CPU would raise SIGILL; DPDK's own
@@ -205,7 +199,7 @@ for f in "${progs[@]}"; do
 done
 core_line=
 if [ "$core_test" = 1 ]; then
-		# No hugepages there (--no-huge -m 512): give them back first.
+	# No hugepages there (--no-huge -m 512): give them back first.
 	# shellcheck disable=SC2016 # expanded by the guest's shell
 	core_line='for n in /sys/devices/system/node/node[0-9]*; do echo 0 > $n/hugepages/hugepages-2048kB/nr_hugepages; done
 run dslab_core_test /opt/dslab/dslab_core_test'
@@ -237,9 +231,7 @@ run() {
 	rm -f /dev/hugepages/* 2>/dev/null
 }
 run numa_placement_test /opt/dslab/numa_placement_test -l 0-3 --no-pci --in-memory
-run numa_gtest /opt/dslab/numa_gtest --gtest_filter='$gtest_filter' -- -l 0-3 --no-pci --in-memory --log-level=lib.eal:error
-$rcu_line
-$core_line
+$gtest_lines$core_line
 if [ -z "\$fails" ]; then
 	echo "DSLAB_QEMU_RESULT=PASS"
 else
@@ -254,33 +246,63 @@ initrd=$work/initramfs.cpio.gz
 log "initramfs $initrd: $(du -h "$initrd" | cut -f1)"
 
 # ---------------------------------------------------------------- boot
-case $accel in
-auto)
-	if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
-		accel_args=(-accel kvm -accel tcg) # QEMU falls back to TCG if KVM fails
-	else
-		accel_args=(-accel tcg)
-	fi
-	;;
-kvm | tcg) accel_args=(-accel "$accel") ;;
-*) echo "qemu-run: DSLAB_QEMU_ACCEL=$accel: want auto, kvm or tcg" >&2; exit 1 ;;
-esac
 serial=$work/serial.log
-qemu=(qemu-system-x86_64 -machine q35 "${accel_args[@]}" -cpu max
+qemu=(qemu-system-x86_64 -machine q35 -cpu max
 	-smp 4,sockets=2,cores=2,threads=1 -m "$((2 * ${node_mem%G}))G"
 	-object memory-backend-ram,id=m0,size="$node_mem" -object memory-backend-ram,id=m1,size="$node_mem"
 	-numa node,nodeid=0,cpus=0-1,memdev=m0 -numa node,nodeid=1,cpus=2-3,memdev=m1
 	-kernel "$kernel" -initrd "$initrd"
 	-append "console=ttyS0 panic=-1 loglevel=4 rdinit=/init"
 	-nographic -no-reboot -nic none)
-log "booting: ${qemu[*]}"
+
+# Boot with accelerator $1, the serial console going to $serial and to
+# stdout; qrc: qemu's exit status. With $2, a guest whose /init has not
+# spoken within $2 seconds is killed and the function returns 1 (a /dev/kvm
+# that opens but runs nothing: nested KVM on some hosts hangs right after
+# the kernel is decompressed).
+boot() {
+	log "booting: ${qemu[*]} -accel $1"
+	: > "$serial"
+	timeout -k 10 "$vm_timeout" "${qemu[@]}" -accel "$1" < /dev/null > "$serial" 2>&1 &
+	local pid=$!
+	tail -n +1 -f --pid=$pid "$serial" &
+	local tpid=$!
+	if [ -n "${2:-}" ]; then
+		local i
+		for ((i = 0; i < $2; i++)); do
+			grep -aq '^dslab-qemu: kernel' "$serial" && break
+			kill -0 $pid 2> /dev/null || break
+			sleep 1
+		done
+		if ! grep -aq '^dslab-qemu: kernel' "$serial"; then
+			kill $pid 2> /dev/null || true
+			wait $pid || true
+			wait $tpid || true
+			return 1
+		fi
+	fi
+	qrc=0
+	wait $pid || qrc=$?
+	wait $tpid || true
+}
+
 t_boot=$(date +%s)
-set +e
-timeout -k 10 "$vm_timeout" "${qemu[@]}" < /dev/null 2>&1 | tee "$serial"
-qrc=${PIPESTATUS[0]}
-set -e
+case $accel in
+auto)
+	if [ -r /dev/kvm ] && [ -w /dev/kvm ] &&
+		boot kvm "${DSLAB_QEMU_KVM_PROBE:-60}"; then
+		:
+	else
+		[ ! -e /dev/kvm ] || log "KVM guest silent for ${DSLAB_QEMU_KVM_PROBE:-60} s (or /dev/kvm not usable): TCG"
+		t_boot=$(date +%s)
+		boot tcg
+	fi
+	;;
+kvm | tcg) boot "$accel" ;;
+*) echo "qemu-run: DSLAB_QEMU_ACCEL=$accel: want auto, kvm or tcg" >&2; exit 1 ;;
+esac
 log "guest ran $(($(date +%s) - t_boot)) s (qemu exit status $qrc), serial log $serial"
-if [ "$qrc" = 124 ]; then
+if [ "$qrc" = 124 ] || [ "$qrc" = 137 ]; then
 	echo "qemu-run: FAIL: the guest ran past ${vm_timeout} s" >&2
 	exit 1
 fi
