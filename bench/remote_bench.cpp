@@ -15,7 +15,10 @@
  *                         untimed before each round:
  *     local               dslab objects of socket 0 (dslab_alloc)
  *     remote_ring         socket 1's objects (dslab_alloc_node(c, 0, 1)),
- *                         DSLAB_REMOTE_RING: batched, one ring enqueue per 32
+ *                         DSLAB_REMOTE_RING: batched, one ring enqueue per
+ *                         32; between rounds (untimed) the home lcore takes
+ *                         every object home, so the ring has room: this is
+ *                         the sender's cost, the home lcore's is its own
  *     remote_direct       the same objects, DSLAB_REMOTE_DIRECT: into
  *                         socket 1's slabs under their lock
  *     mempool             rte_mempool_put of objects got from a pool with a
@@ -49,12 +52,24 @@
 
 #include <dslab.h>
 
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#define RB_COLLECT() CALLGRIND_TOGGLE_COLLECT
+#else
+#define RB_COLLECT() do { } while (0)
+#endif
+
 namespace {
 
 constexpr unsigned kRound = 1024;
 constexpr unsigned kBurst = 32;
 constexpr unsigned kHome = 1; /* lcore of logical socket 1 */
 bool g_smoke;
+/* --callgrind: no home lcore (one thread, for instruction counts): a
+ * deferred-work barrier takes the ring home between rounds; callgrind's
+ * collection is on during the timed loops only (run valgrind with
+ * --collect-atstart=no). */
+bool g_callgrind;
 
 int g_mode = -1; /* DSLAB_REMOTE_* dslab runs in */
 dslab_cache *g_cache;
@@ -98,9 +113,11 @@ bool ensure_mode(int mode)
 	if (g_cache == nullptr)
 		return false;
 	g_stop.store(false);
-	if (rte_eal_remote_launch(home_loop, nullptr, kHome) != 0)
-		return false;
-	g_home_running = true;
+	if (!g_callgrind) {
+		if (rte_eal_remote_launch(home_loop, nullptr, kHome) != 0)
+			return false;
+		g_home_running = true;
+	}
 	g_mode = mode;
 	return true;
 }
@@ -134,6 +151,7 @@ void BM_Free(benchmark::State &state, int what)
 			objs[i] = o;
 		}
 		auto t0 = std::chrono::steady_clock::now();
+		RB_COLLECT();
 		if (what == MEMPOOL) {
 			for (void *o : objs)
 				rte_mempool_put(g_mp, o);
@@ -141,8 +159,26 @@ void BM_Free(benchmark::State &state, int what)
 			for (void *o : objs)
 				dslab_free(g_cache, o);
 		}
+		RB_COLLECT();
 		auto t1 = std::chrono::steady_clock::now();
 		state.SetIterationTime(std::chrono::duration<double>(t1 - t0).count());
+		if (what == REMOTE_RING && g_callgrind) {
+			dslab_quiescent();
+			dslab_deferred_barrier();
+		} else if (what == REMOTE_RING) {
+			/* Untimed: send the partial batch and let the home lcore
+			 * take everything home, so that each round measures the
+			 * sender with room in the ring (the steady state of a
+			 * home socket that keeps up). */
+			dslab_quiescent();
+			for (;;) {
+				struct dslab_cache_stats s;
+				dslab_cache_stats(g_cache, &s);
+				if (s.objects_in_transit == 0)
+					break;
+				rte_pause();
+			}
+		}
 	}
 	state.SetItemsProcessed(state.iterations() * kRound);
 	state.counters["t_free"] = benchmark::Counter(double(state.iterations()) * kRound,
@@ -169,6 +205,7 @@ void BM_KPair(benchmark::State &state, int what)
 	volatile size_t vsize = 64;
 	const size_t size = vsize;
 	for (auto _ : state) {
+		RB_COLLECT();
 		switch (what) {
 		case K_KFREE:
 			for (auto &o : objs)
@@ -200,6 +237,7 @@ void BM_KPair(benchmark::State &state, int what)
 				rte_mempool_put(g_mp, o);
 			break;
 		}
+		RB_COLLECT();
 		if (objs[0] == nullptr || objs[kBurst - 1] == nullptr) {
 			state.SkipWithError("allocation failed");
 			return;
@@ -220,6 +258,8 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (std::string(argv[i]) == "--smoke")
 			g_smoke = true;
+		else if (std::string(argv[i]) == "--callgrind")
+			g_callgrind = true;
 		else
 			argv[out++] = argv[i];
 	}
@@ -250,12 +290,16 @@ int main(int argc, char **argv)
 		b->UseManualTime()->Unit(benchmark::kMicrosecond);
 		if (g_smoke)
 			b->Iterations(2);
+		else if (g_callgrind)
+			b->Iterations(100); /* Ir / (100 * 1024): per free */
 	}
 	for (int w = K_KFREE; w <= K_MEMPOOL; w++) {
 		auto *b = benchmark::RegisterBenchmark((std::string("BM_KPair/") + kKWhat[w]).c_str(),
 						       BM_KPair, w);
 		if (g_smoke)
 			b->Iterations(10);
+		else if (g_callgrind)
+			b->Iterations(10000); /* Ir / (10000 * 32): per pair */
 	}
 	benchmark::Initialize(&argc, argv);
 	if (benchmark::ReportUnrecognizedArguments(argc, argv))

@@ -352,6 +352,9 @@ void pcs_flush(dslab_cache_impl *c, unsigned lc);
 /* Set the lcore's sheaves up on first use; false: no sheaves to be had. */
 bool pcs_ready(dslab_cache_impl *c, dslab_pcs *p, unsigned lc);
 void *hand_out(dslab_cache_impl *c, void *obj, unsigned flags);
+/* A remote free of the lcore's socket came home: into its main sheaf, not
+ * counted as a free (it was, when sent). False: no sheaves. */
+bool pcs_take_home(dslab_cache_impl *c, unsigned lc, void *obj);
 bool valid_cache(const dslab_cache *cache);
 
 /* cache.cpp */

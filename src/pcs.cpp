@@ -56,9 +56,13 @@ bool replace_empty_main(dslab_cache_impl *c, dslab_pcs *p, unsigned lc)
 			barn_put_empty(c, lc, empty);
 		return true;
 	}
-	/* Objects freed on other sockets may be waiting in our ring. */
-	if (remote_waiting(pcs_socket(p)))
+	/* Objects freed on other sockets may be waiting in our ring: they
+	 * come into our sheaves, this cache's into the empty main. */
+	if (remote_waiting(pcs_socket(p))) {
 		remote_drain(pcs_socket(p), lc, 256);
+		if (p->main_size != 0)
+			return true;
+	}
 	sheaf_refill(c, lc, p->main, c->capacity);
 	p->main_size = p->main->size;
 	return p->main_size != 0;
@@ -189,6 +193,18 @@ bool pcs_ready(dslab_cache_impl *c, dslab_pcs *p, unsigned lc)
 	p->socket_tag = DSLAB_PM_TAG(socket);
 	p->zero = c->flags & DSLAB_CACHE_ZERO ? DSLAB_F_ZERO : 0;
 	p->capacity = c->capacity;
+	return true;
+}
+
+bool pcs_take_home(dslab_cache_impl *c, unsigned lc, void *obj)
+{
+	dslab_pcs *p = &c->pub->pcs[lc];
+
+	if (!pcs_ready(c, p, lc))
+		return false;
+	if (p->main_size == p->capacity)
+		replace_full_main(c, p, lc);
+	p->main_objs[p->main_size++] = obj;
 	return true;
 }
 

@@ -890,7 +890,7 @@ extern "C" void dslab_quiescent(void)
 		return;
 	BusyScope busy;
 	unsigned lc = rte_lcore_id();
-	deferred_run(lc);
+	deferred_poll(lc);
 	if (lc < RTE_MAX_LCORE) {
 		RcuLcore &rl = g_rl[lc];
 		if (rl.online)

@@ -6,8 +6,10 @@
  * sheaves (the sheaves' invariant); it goes home. In ring mode the freeing
  * lcore batches objects per home socket (kBatch) and sends a full batch
  * with one rte_ring enqueue into the home socket's ring; that socket's
- * lcores drain the ring into the slabs in their slow paths (before refilling
- * from slabs) and in dslab_quiescent(). In direct mode the object goes
+ * lcores drain the ring into their own sheaves (where their next
+ * allocations look first; barn and slabs take the overflow as for a local
+ * free) in their slow paths (before refilling from slabs) and in
+ * dslab_quiescent(); a barrier drains every ring into the slabs. In direct mode the object goes
  * straight into the home socket's slabs under their lock.
  *
  * Nothing is lost: a full ring sends the batch to the slabs directly; a
@@ -88,6 +90,22 @@ void send(unsigned lc, int socket)
 		return;
 	/* Ring full: the slabs, under their lock; nothing waits for a drain. */
 	to_slabs(b.objs[socket], n, lc, STAT_remote_ring_full);
+}
+
+/* Objects of the calling lcore's socket, home: into its sheaves (where
+ * its next allocations look first), else into their slabs. */
+void to_home(void *const *objs, unsigned n, unsigned lc)
+{
+	if (lc >= RTE_MAX_LCORE) {
+		to_slabs(objs, n, lc, STAT_remote_ring_drained);
+		return;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		Chunk *ch = pm_chunk(objs[i]);
+		if (!pcs_take_home(ch->impl, lc, objs[i]))
+			node_free(ch->impl, ch->socket, 1, &objs[i]);
+		stat_add(ch->impl, lc, STAT_remote_ring_drained, 1);
+	}
 }
 
 } // namespace
@@ -177,7 +195,10 @@ unsigned remote_drain(int socket, unsigned lc, unsigned max)
 		unsigned n = rte_ring_dequeue_burst(r, objs, RTE_MIN(kDrainBurst, max - done), nullptr);
 		if (n == 0)
 			break;
-		to_slabs(objs, n, lc, STAT_remote_ring_drained);
+		if (lc < RTE_MAX_LCORE && topo_lcore_socket(lc) == socket)
+			to_home(objs, n, lc);
+		else
+			to_slabs(objs, n, lc, STAT_remote_ring_drained);
 		done += n;
 	}
 	return done;
