@@ -80,8 +80,12 @@ void note_bad(const void *ptr)
 	g_bad_count.fetch_add(1, std::memory_order_relaxed);
 }
 
+} // namespace
+
 void report_bad()
 {
+	if (likely(g_bad_count.load(std::memory_order_relaxed) == 0))
+		return; /* no read-modify-write on the quiescent path */
 	uint64_t n = g_bad_count.exchange(0, std::memory_order_relaxed);
 	if (n != 0) {
 		DSLAB_LOG(ERR, "dslab_kfree_nolock/kfree_rcu_nolock: %" PRIu64 " pointer(s) dslab "
@@ -89,6 +93,8 @@ void report_bad()
 			  g_bad_ptr.load(std::memory_order_relaxed));
 	}
 }
+
+namespace {
 
 /* Do the frees of a list taken whole. Runs at a safe point, marked busy. */
 void run_list(uintptr_t w, unsigned lc)

@@ -61,7 +61,8 @@ void *dslab_kmalloc_nolock(size_t size, unsigned flags, int socket);
  * lcore that is not inside dslab goes into its main sheaf; anything else
  * (busy lcore, full sheaf, another socket's object, a large allocation, a
  * thread with no lcore id) is deferred to a safe point. A pointer dslab
- * never handed out is not followed; it is reported at the next safe point.
+ * never handed out is not followed; it is reported (rte_log) at the next
+ * dslab_quiescent() or deferred run.
  * A pointer inside an object is caught in checked builds, as dslab_kfree()
  * catches it.
  * Thread safety: any context, async-signal-safe.

@@ -123,6 +123,8 @@ extern std::atomic<uintptr_t> g_deferred_nonlcore;
 void deferred_run(unsigned lc);
 /* Barrier: do every lcore's deferred frees and the shared list. */
 void deferred_run_all();
+/* Log the pointers nolock calls could not place (dslab_quiescent()). */
+void report_bad();
 static inline void deferred_poll(unsigned lc)
 {
 	uintptr_t pending = lc < RTE_MAX_LCORE

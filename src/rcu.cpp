@@ -891,6 +891,7 @@ extern "C" void dslab_quiescent(void)
 	BusyScope busy;
 	unsigned lc = rte_lcore_id();
 	deferred_poll(lc);
+	report_bad();
 	if (lc < RTE_MAX_LCORE) {
 		RcuLcore &rl = g_rl[lc];
 		if (rl.online)
