@@ -8,9 +8,12 @@
 #   checked  -Dchecked=true (every free verified)
 #   fuzz     the libFuzzer API target (clang, ASan+UBSan, checked) for
 #            FUZZ_SECONDS (default 120) from fuzz/corpus (scripts/fuzz.sh)
+#   qemu     the multi-socket tests on a real two-node NUMA machine: a QEMU
+#            guest (TCG unless DSLAB_QEMU_ACCEL says otherwise) on DPDK's own
+#            topology with hugepages per node (test/qemu/run.sh)
 # Only the normal build has the benchmarks (they bring their own allocators,
 # which sanitizers replace) and runs the 'bench' suite.
-# Usage: scripts/test.sh [normal|asan|tsan|checked|fuzz]...   (default: all)
+# Usage: scripts/test.sh [normal|asan|tsan|checked|fuzz|qemu]...   (default: all)
 # Build directories: $DSLAB_BUILD_ROOT/<config> (default build-test/);
 # extra meson options for every build: DSLAB_MESON_OPTS; extra arguments of
 # every `meson test` (e.g. "--suite integration"): DSLAB_TEST_ARGS.
@@ -22,7 +25,7 @@ top=$PWD
 root=${DSLAB_BUILD_ROOT:-build-test}
 
 configs=("$@")
-[ ${#configs[@]} -gt 0 ] || configs=(normal asan tsan checked fuzz)
+[ ${#configs[@]} -gt 0 ] || configs=(normal asan tsan checked fuzz qemu)
 
 scripts/deps.sh
 
@@ -37,6 +40,18 @@ failed_configs=()
 results=()
 run_config() {
 	local cfg=$1 dir=$root/$1 opts=() suites=() rounds=${DSLAB_RACE_ROUNDS:-}
+	if [ "$cfg" = qemu ]; then
+		echo
+		echo "=============== qemu: two NUMA nodes ($dir) ==============="
+		local t0=$SECONDS
+		if DSLAB_QEMU_ACCEL=${DSLAB_QEMU_ACCEL:-tcg} test/qemu/run.sh "$dir"; then
+			results+=("qemu 1 0 0 $((SECONDS - t0))")
+		else
+			results+=("qemu 0 1 0 $((SECONDS - t0))")
+			failed_configs+=(qemu)
+		fi
+		return
+	fi
 	if [ "$cfg" = fuzz ]; then
 		echo
 		echo "=============== fuzz: ${FUZZ_SECONDS:-120} s ($dir) ==============="
@@ -57,7 +72,7 @@ run_config() {
 		suites=(--no-suite bench) rounds=${rounds:-200} ;;
 	checked) opts=(-Dchecked=true -Dbench=disabled)
 		suites=(--no-suite bench) ;;
-	*) echo "test.sh: unknown configuration '$cfg' (normal, asan, tsan, checked, fuzz)"; exit 2 ;;
+	*) echo "test.sh: unknown configuration '$cfg' (normal, asan, tsan, checked, fuzz, qemu)"; exit 2 ;;
 	esac
 	echo
 	echo "=============== $cfg: build ($dir) ==============="
