@@ -189,7 +189,8 @@ extern "C" void *dslab_kmalloc_nolock(size_t size, unsigned flags, int socket)
 		rte_errno = EINVAL;
 		return nullptr;
 	}
-	dslab_cache *cache = kmalloc_class(size);
+	dslab_cache *cache = size <= DSLAB_KMALLOC_FAST_MAX ? dslab_kmalloc_fast[(size - 1) >> 3]
+							     : kmalloc_class(size);
 	dslab_cache_impl *c = cache->impl;
 	unsigned lc = rte_lcore_id();
 	if (!may_use_lcore(lc)) {
@@ -200,16 +201,20 @@ extern "C" void *dslab_kmalloc_nolock(size_t size, unsigned flags, int socket)
 	void *obj = nullptr;
 	{
 		NolockMark mark(lc);
-		int own = topo_caller_socket();
-		if (socket == SOCKET_ID_ANY)
-			socket = own;
-		if (lc < RTE_MAX_LCORE && socket == own) {
+		if (lc < RTE_MAX_LCORE) {
+			/* The lcore's own socket: its main sheaf, if set up. */
 			dslab_pcs *p = &cache->pcs[lc];
-			if (p->capacity != 0 && p->main_size != 0)
+			if (p->capacity != 0 && p->main_size != 0 &&
+			    (socket == SOCKET_ID_ANY ||
+			     (uint32_t)DSLAB_PM_TAG(socket) == p->socket_tag))
 				obj = p->main_objs[--p->main_size];
 		}
-		if (obj == nullptr && node_alloc_try(c, socket, 1, &obj) == 0)
-			obj = nullptr;
+		if (obj == nullptr) {
+			if (socket == SOCKET_ID_ANY)
+				socket = topo_caller_socket();
+			if (node_alloc_try(c, socket, 1, &obj) == 0)
+				obj = nullptr;
+		}
 		stat_add(c, lc, obj != nullptr ? STAT_alloc_nolock : STAT_alloc_nolock_fail, 1);
 	}
 	if (obj == nullptr) {

@@ -353,6 +353,9 @@ int dslab_cache_walk(int (*fn)(struct dslab_cache *cache, void *arg),
 /* Out-of-line slow paths of the inline functions below (do not call). */
 void *dslab_alloc_slow(struct dslab_cache *cache, unsigned flags);
 void dslab_free_slow(struct dslab_cache *cache, void *obj);
+/* The free fast path could not push: page-map entry @p e already read
+ * (another socket's object goes home without the full slow path). */
+void dslab_free_other_(struct dslab_cache *cache, void *obj, uintptr_t e);
 unsigned dslab_alloc_bulk_slow(struct dslab_cache *cache, unsigned flags,
 			       unsigned n, void **objs);
 void dslab_free_bulk_slow(struct dslab_cache *cache, unsigned n, void **objs);

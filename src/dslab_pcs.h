@@ -242,6 +242,8 @@ dslab_free_entry_(struct dslab_cache *cache, void *obj, uintptr_t e)
 			return;
 		}
 		dslab_leave_(l, prev);
+		dslab_free_other_(cache, obj, e);
+		return;
 	}
 	dslab_free_slow(cache, obj);
 }

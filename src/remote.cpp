@@ -151,7 +151,8 @@ void remote_fini()
 	g_use_ring = false;
 }
 
-bool remote_send(dslab_cache_impl *c, unsigned lc, void *obj, int socket)
+/* Inline here: dslab_free_other_() below is the common caller. */
+inline bool send_one(dslab_cache_impl *c, unsigned lc, void *obj, int socket)
 {
 	if (!g_use_ring || g_ring[socket] == nullptr)
 		return false;
@@ -164,6 +165,11 @@ bool remote_send(dslab_cache_impl *c, unsigned lc, void *obj, int socket)
 	if (n + 1 == kBatch)
 		send(lc, socket);
 	return true;
+}
+
+bool remote_send(dslab_cache_impl *c, unsigned lc, void *obj, int socket)
+{
+	return send_one(c, lc, obj, socket);
 }
 
 void remote_flush(unsigned lc)
@@ -211,3 +217,26 @@ void remote_drain_all(unsigned lc)
 }
 
 } // namespace dslab
+
+using namespace dslab;
+
+extern "C" void dslab_free_other_(struct dslab_cache *cache, void *obj, uintptr_t e)
+{
+	/* A remote free on an lcore with sheaves, in ring mode, takes this
+	 * short way: the page map already proved obj is one of cache's (its
+	 * chunk names the cache). Everything else: the full slow path. */
+	Chunk *ch = reinterpret_cast<Chunk *>(e & ~(uintptr_t)DSLAB_PM_TAG_MASK);
+	unsigned lc = rte_lcore_id();
+	if (likely(ch != nullptr && ch->pub.cache == cache && lc < RTE_MAX_LCORE)) {
+		dslab_pcs *p = &cache->pcs[lc];
+		if (p->socket_tag != 0 && (e & DSLAB_PM_TAG_MASK) != p->socket_tag) {
+			dslab_lcore *l = &dslab_lcores[lc];
+			uint32_t prev = dslab_enter_(l);
+			bool sent = send_one(cache->impl, lc, obj, ch->socket);
+			dslab_leave_(l, prev);
+			if (likely(sent))
+				return;
+		}
+	}
+	dslab_free_slow(cache, obj);
+}
