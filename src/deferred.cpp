@@ -32,10 +32,10 @@
 #include "internal.h"
 
 struct dslab_lcore dslab_lcores[RTE_MAX_LCORE];
+__thread uint32_t dslab_busy_ __attribute__((tls_model("initial-exec")));
 
 namespace dslab {
 
-thread_local uint32_t t_busy __attribute__((tls_model("initial-exec")));
 std::atomic<uintptr_t> g_deferred_nonlcore{0};
 
 namespace {
@@ -130,14 +130,15 @@ void run_list(uintptr_t w, unsigned lc)
 /* Not inside dslab on this lcore: the caller's lcore state is ours. */
 inline bool may_use_lcore(unsigned lc)
 {
-	return __atomic_load_n(busy_mark(lc), __ATOMIC_RELAXED) == 0;
+	(void)lc;
+	return __atomic_load_n(busy_mark(), __ATOMIC_RELAXED) == 0;
 }
 
 /* Set and clear the mark around a nolock call's own work; no safe point
  * at the end (the caller may be a signal handler). */
 struct NolockMark {
 	uint32_t *mark;
-	explicit NolockMark(unsigned lc) : mark(busy_mark(lc))
+	explicit NolockMark(unsigned) : mark(busy_mark())
 	{
 		__atomic_store_n(mark, 1, __ATOMIC_RELAXED);
 		__atomic_signal_fence(__ATOMIC_SEQ_CST);
@@ -179,8 +180,6 @@ void deferred_run_all()
 } // namespace dslab
 
 using namespace dslab;
-
-extern "C" void dslab_deferred_run_(void) { deferred_run(rte_lcore_id()); }
 
 extern "C" void *dslab_kmalloc_nolock(size_t size, unsigned flags, int socket)
 {

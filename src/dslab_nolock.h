@@ -22,11 +22,13 @@
  * sheaves cannot serve it, an allocation tries the slabs with a try-lock
  * and otherwise returns NULL; a free is pushed on the lcore's lock-free
  * deferred list (a thread with no lcore id: a shared one) and done at the
- * lcore's next safe point: the end of the interrupted dslab call, its next
- * dslab call that goes past the inline fast path, dslab_quiescent(), or a
- * barrier (dslab_rcu_barrier(), dslab_deferred_barrier()), which does every
- * lcore's. A deferred object stays counted in objects_in_use and in
- * objects_deferred until then.
+ * lcore's next safe point: the end of the interrupted dslab call when that
+ * is a slow path, the lcore's next dslab call that goes past the inline
+ * fast path, dslab_quiescent(), or a barrier (dslab_rcu_barrier(),
+ * dslab_deferred_barrier()), which does every lcore's. (The inline fast
+ * paths do not look: they stay two stores dearer than without nolock.) A
+ * deferred object stays counted in objects_in_use and in objects_deferred
+ * until then.
  */
 
 #include <stddef.h>

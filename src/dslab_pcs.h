@@ -18,10 +18,10 @@
  * Invariant: an lcore's sheaves hold only objects of that lcore's socket
  * (the free fast path compares the page-map tag with pcs.socket_tag).
  *
- * Re-entry: every path that writes an lcore's sheaves marks the lcore busy
- * (struct dslab_lcore, two plain stores on a line of its own, as the
- * kernel's local_trylock_t marks its owner), so that a *_nolock call from a
- * signal handler that interrupted it knows to defer rather than touch them.
+ * Re-entry: every path that writes an lcore's sheaves marks the thread busy
+ * (dslab_busy_, two plain thread-local stores, as the kernel's
+ * local_trylock_t marks its owner), so that a *_nolock call from a signal
+ * handler that interrupted it knows to defer rather than touch them.
  */
 
 #include <string.h>
@@ -102,15 +102,18 @@ struct dslab_pcs {
 } __rte_cache_aligned;
 
 /**
- * What an lcore's signal handlers need to see of it: written by the lcore
- * only (and by its handlers, which run on it), on a line of its own.
+ * Nonzero while a dslab call that writes per-lcore state runs on this
+ * thread: a *_nolock call (a signal handler, a nested call) that finds it
+ * set leaves the lcore's sheaves alone. Thread-local, initial-exec: one
+ * %fs-relative store to set, async-signal-safe to read.
  */
+extern __thread uint32_t dslab_busy_ __attribute__((tls_model("initial-exec")));
+
+/** An lcore's deferred frees, on a line of its own. */
 struct dslab_lcore {
-	/** Nonzero while a dslab call runs on the lcore: a *_nolock call
-	 *  that finds it set leaves the lcore's sheaves alone. */
-	uint32_t busy;
 	/** Frees a *_nolock call deferred (a lock-free list; 0: none), done at
-	 *  the lcore's next safe point. Updated with atomic operations. */
+	 *  the lcore's next safe point, or taken by a barrier. Updated with
+	 *  atomic operations. */
 	uintptr_t deferred;
 } __rte_cache_aligned;
 extern struct dslab_lcore dslab_lcores[RTE_MAX_LCORE];
@@ -118,30 +121,33 @@ extern struct dslab_lcore dslab_lcores[RTE_MAX_LCORE];
 /** Out of line: dslab_kfree_nolock()'s other cases (dslab_nolock.h). */
 void dslab_kfree_nolock_slow(const void *obj);
 
-/** Out of line: do the lcore's deferred frees (a safe point). */
-void dslab_deferred_run_(void);
-
-/** Mark the lcore busy; returns the previous mark (calls nest). */
+/*
+ * Mark the lcore busy around a fast path; a handler runs on this thread, so
+ * ordering against it needs only the compiler's cooperation (signal
+ * fences). In an application the fast paths never nest (they leave before
+ * calling out of line): two plain stores. Inside the library
+ * (DSLAB_LIB_INTERNAL_) a fast path may run within a slow one, so the mark
+ * is saved and restored. Deferred frees are done by the slow paths and
+ * dslab_quiescent(), not here: the fast path stays a few instructions.
+ */
 static DSLAB_FAST_PATH uint32_t
-dslab_enter_(struct dslab_lcore *l)
+dslab_enter_(void)
 {
-	uint32_t prev = __atomic_load_n(&l->busy, __ATOMIC_RELAXED);
-
-	__atomic_store_n(&l->busy, 1, __ATOMIC_RELAXED);
-	/* A handler runs on this thread: ordering against it needs only the
-	 * compiler's cooperation. */
+#ifdef DSLAB_LIB_INTERNAL_
+	uint32_t prev = __atomic_load_n(&dslab_busy_, __ATOMIC_RELAXED);
+#else
+	const uint32_t prev = 0;
+#endif
+	__atomic_store_n(&dslab_busy_, 1, __ATOMIC_RELAXED);
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	return prev;
 }
 
-/** Restore the mark; the outermost call does what handlers deferred. */
 static DSLAB_FAST_PATH void
-dslab_leave_(struct dslab_lcore *l, uint32_t prev)
+dslab_leave_(uint32_t prev)
 {
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	__atomic_store_n(&l->busy, prev, __ATOMIC_RELAXED);
-	if (unlikely(__atomic_load_n(&l->deferred, __ATOMIC_RELAXED) != 0) && prev == 0)
-		dslab_deferred_run_();
+	__atomic_store_n(&dslab_busy_, prev, __ATOMIC_RELAXED);
 }
 
 /** An object cache: a read-mostly line, then one line per lcore. */
@@ -202,9 +208,8 @@ dslab_alloc(struct dslab_cache *cache, unsigned flags)
 	unsigned lc = rte_lcore_id();
 
 	if (likely(lc < RTE_MAX_LCORE && cache != NULL)) {
-		struct dslab_lcore *l = &dslab_lcores[lc];
 		struct dslab_pcs *p = &cache->pcs[lc];
-		uint32_t prev = dslab_enter_(l);
+		uint32_t prev = dslab_enter_();
 		uint32_t n = p->main_size;
 
 		if (likely(n != 0)) {
@@ -212,10 +217,10 @@ dslab_alloc(struct dslab_cache *cache, unsigned flags)
 
 			p->main_size = n - 1;
 			DSLAB_STAT_ADD_(p->alloc_cpu_sheaf, 1);
-			dslab_leave_(l, prev);
+			dslab_leave_(prev);
 			return dslab_alloc_finish_(cache, obj, flags | p->zero);
 		}
-		dslab_leave_(l, prev);
+		dslab_leave_(prev);
 	}
 	return dslab_alloc_finish_(cache, dslab_alloc_slow(cache, flags),
 				   flags | (cache ? cache->flags & DSLAB_F_ZERO : 0));
@@ -228,9 +233,8 @@ dslab_free_entry_(struct dslab_cache *cache, void *obj, uintptr_t e)
 	unsigned lc = rte_lcore_id();
 
 	if (likely(lc < RTE_MAX_LCORE)) {
-		struct dslab_lcore *l = &dslab_lcores[lc];
 		struct dslab_pcs *p = &cache->pcs[lc];
-		uint32_t prev = dslab_enter_(l);
+		uint32_t prev = dslab_enter_();
 		uint32_t n = p->main_size;
 
 		if (likely((e & DSLAB_PM_TAG_MASK) == p->socket_tag &&
@@ -238,10 +242,10 @@ dslab_free_entry_(struct dslab_cache *cache, void *obj, uintptr_t e)
 			p->main_objs[n] = obj;
 			p->main_size = n + 1;
 			DSLAB_STAT_ADD_(p->free_cpu_sheaf, 1);
-			dslab_leave_(l, prev);
+			dslab_leave_(prev);
 			return;
 		}
-		dslab_leave_(l, prev);
+		dslab_leave_(prev);
 		dslab_free_other_(cache, obj, e);
 		return;
 	}
@@ -289,9 +293,8 @@ dslab_alloc_bulk(struct dslab_cache *cache, unsigned flags, unsigned n,
 
 	if (likely(lc < RTE_MAX_LCORE && cache != NULL && n != 0 &&
 		   (flags | cache->flags | DSLAB_CHECKED) == 0)) {
-		struct dslab_lcore *l = &dslab_lcores[lc];
 		struct dslab_pcs *p = &cache->pcs[lc];
-		uint32_t prev = dslab_enter_(l);
+		uint32_t prev = dslab_enter_();
 		uint32_t size = p->main_size;
 
 		if (likely(size >= n)) {
@@ -303,10 +306,10 @@ dslab_alloc_bulk(struct dslab_cache *cache, unsigned flags, unsigned n,
 				objs[i] = src[i];
 			p->main_size = size - n;
 			DSLAB_STAT_ADD_(p->alloc_cpu_sheaf, n);
-			dslab_leave_(l, prev);
+			dslab_leave_(prev);
 			return n;
 		}
-		dslab_leave_(l, prev);
+		dslab_leave_(prev);
 	}
 	return dslab_alloc_bulk_slow(cache, flags, n, objs);
 }
@@ -321,9 +324,8 @@ dslab_free_bulk(struct dslab_cache *cache, unsigned n, void **objs)
 	unsigned lc = rte_lcore_id();
 
 	if (likely(lc < RTE_MAX_LCORE && cache != NULL && n != 0 && !DSLAB_CHECKED)) {
-		struct dslab_lcore *l = &dslab_lcores[lc];
 		struct dslab_pcs *p = &cache->pcs[lc];
-		uint32_t prev = dslab_enter_(l);
+		uint32_t prev = dslab_enter_();
 		uint32_t size = p->main_size;
 
 		if (likely(size + n <= p->capacity)) {
@@ -364,11 +366,11 @@ dslab_free_bulk(struct dslab_cache *cache, unsigned n, void **objs)
 			if (likely(i == n && bad == 0)) {
 				p->main_size = size + n;
 				DSLAB_STAT_ADD_(p->free_cpu_sheaf, n);
-				dslab_leave_(l, prev);
+				dslab_leave_(prev);
 				return;
 			}
 		}
-		dslab_leave_(l, prev);
+		dslab_leave_(prev);
 	}
 	dslab_free_bulk_slow(cache, n, objs);
 }
@@ -441,9 +443,8 @@ dslab_kfree_nolock(const void *obj)
 	if (likely(e != 0 && lc < RTE_MAX_LCORE && !DSLAB_CHECKED)) {
 		struct dslab_cache *c =
 			((const struct dslab_chunk_pub *)(e & ~(uintptr_t)DSLAB_PM_TAG_MASK))->cache;
-		struct dslab_lcore *l = &dslab_lcores[lc];
 
-		if (likely(c != NULL && __atomic_load_n(&l->busy, __ATOMIC_RELAXED) == 0)) {
+		if (likely(c != NULL && __atomic_load_n(&dslab_busy_, __ATOMIC_RELAXED) == 0)) {
 			struct dslab_pcs *p = &c->pcs[lc];
 			uint32_t n = p->main_size;
 
@@ -451,13 +452,13 @@ dslab_kfree_nolock(const void *obj)
 				   n < p->capacity)) {
 				/* Marked, so that a handler interrupting us
 				 * defers; no safe point at the end. */
-				__atomic_store_n(&l->busy, 1, __ATOMIC_RELAXED);
+				__atomic_store_n(&dslab_busy_, 1, __ATOMIC_RELAXED);
 				__atomic_signal_fence(__ATOMIC_SEQ_CST);
 				p->main_objs[n] = (void *)(uintptr_t)obj;
 				p->main_size = n + 1;
 				DSLAB_STAT_ADD_(p->free_nolock, 1);
 				__atomic_signal_fence(__ATOMIC_SEQ_CST);
-				__atomic_store_n(&l->busy, 0, __ATOMIC_RELAXED);
+				__atomic_store_n(&dslab_busy_, 0, __ATOMIC_RELAXED);
 				return;
 			}
 		}
@@ -488,9 +489,8 @@ dslab_kfree_rcu_head(void *obj, struct dslab_rcu_head *head)
 			((const struct dslab_chunk_pub *)(e & ~(uintptr_t)DSLAB_PM_TAG_MASK))->cache;
 
 		if (likely(c != NULL)) {
-			struct dslab_lcore *l = &dslab_lcores[lc];
-			struct dslab_pcs *p = &c->pcs[lc];
-			uint32_t prev = dslab_enter_(l);
+				struct dslab_pcs *p = &c->pcs[lc];
+			uint32_t prev = dslab_enter_();
 			uint32_t n = p->rcu_size;
 
 			if (likely((e & DSLAB_PM_TAG_MASK) == p->socket_tag &&
@@ -498,10 +498,10 @@ dslab_kfree_rcu_head(void *obj, struct dslab_rcu_head *head)
 				p->rcu_objs[n] = obj;
 				p->rcu_size = n + 1;
 				DSLAB_STAT_ADD_(p->free_rcu_sheaf, 1);
-				dslab_leave_(l, prev);
+				dslab_leave_(prev);
 				return;
 			}
-			dslab_leave_(l, prev);
+			dslab_leave_(prev);
 		}
 	}
 	dslab_kfree_rcu_slow(obj, head);

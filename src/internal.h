@@ -37,6 +37,8 @@
 #include <rte_memory.h>
 #include <rte_pause.h>
 
+/* The inline fast paths, used inside the library, nest in slow paths. */
+#define DSLAB_LIB_INTERNAL_ 1
 #include "dslab.h"
 #include "dslab_fault.h"
 
@@ -110,13 +112,9 @@ struct alignas(RTE_CACHE_LINE_SIZE) LcoreStats {
 };
 
 /* ---- re-entry marks and deferred frees (deferred.cpp) ------------------ */
-/* Busy mark of threads with no lcore id (initial-exec: no call to reach it,
- * so a signal handler can read it). */
-extern thread_local uint32_t t_busy __attribute__((tls_model("initial-exec")));
-static inline uint32_t *busy_mark(unsigned lc)
-{
-	return lc < RTE_MAX_LCORE ? &dslab_lcores[lc].busy : &t_busy;
-}
+/* The calling thread's busy mark (dslab_busy_, dslab_pcs.h): lcores and
+ * threads with no lcore id alike. */
+static inline uint32_t *busy_mark() { return &dslab_busy_; }
 /* Shared deferred list of threads with no lcore id. */
 extern std::atomic<uintptr_t> g_deferred_nonlcore;
 /* Do deferred frees: the lcore's own (lc valid) or the shared list. */
@@ -141,7 +139,7 @@ static inline void deferred_poll(unsigned lc)
  */
 class BusyScope {
 public:
-	BusyScope() noexcept : lc_(rte_lcore_id()), mark_(busy_mark(lc_))
+	BusyScope() noexcept : lc_(rte_lcore_id()), mark_(busy_mark())
 	{
 		prev_ = __atomic_load_n(mark_, __ATOMIC_RELAXED);
 		__atomic_store_n(mark_, 1, __ATOMIC_RELAXED);

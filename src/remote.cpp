@@ -230,10 +230,9 @@ extern "C" void dslab_free_other_(struct dslab_cache *cache, void *obj, uintptr_
 	if (likely(ch != nullptr && ch->pub.cache == cache && lc < RTE_MAX_LCORE)) {
 		dslab_pcs *p = &cache->pcs[lc];
 		if (p->socket_tag != 0 && (e & DSLAB_PM_TAG_MASK) != p->socket_tag) {
-			dslab_lcore *l = &dslab_lcores[lc];
-			uint32_t prev = dslab_enter_(l);
+			uint32_t prev = dslab_enter_();
 			bool sent = send_one(cache->impl, lc, obj, ch->socket);
-			dslab_leave_(l, prev);
+			dslab_leave_(prev);
 			if (likely(sent))
 				return;
 		}

@@ -171,7 +171,8 @@ TEST(Nolock, NestedCallDefersToTheEndOfTheOuterCall)
 
 /* An lcore stuck inside dslab (its busy mark set, as a handler that
  * interrupted it sees it): its deferred frees wait, and a barrier takes
- * them. The mark is set by hand here: a white-box stand-in for "inside". */
+ * them. The mark (dslab_busy_, thread-local) is set by hand here: a
+ * white-box stand-in for "inside". */
 TEST(Nolock, BarriersTakeABusyLcoresDeferredFrees)
 {
 	struct Obj {
@@ -189,7 +190,7 @@ TEST(Nolock, BarriersTakeABusyLcoresDeferredFrees)
 		rcu = static_cast<Obj *>(dslab_kmalloc(sizeof(Obj), 0));
 		if (plain == nullptr || rcu == nullptr)
 			return -1;
-		uint32_t *mark = &dslab_lcores[2].busy;
+		uint32_t *mark = &dslab_busy_; /* lcore 2's own */
 		__atomic_store_n(mark, 1, __ATOMIC_RELAXED);
 		dslab_kfree_nolock(plain);
 		dslab_kfree_rcu_nolock(rcu, head);
