@@ -402,6 +402,8 @@ void remote_flush(unsigned lc);
 unsigned remote_drain(int socket, unsigned lc, unsigned max);
 void remote_drain_all(unsigned lc);
 bool remote_waiting(int socket);
+/* Barrier: wait for drains that dequeued objects and still place them. */
+void remote_drain_wait();
 void rcu_barrier_on(dslab_cache_impl *c);
 int destroy_async(dslab_cache_impl *c);
 

@@ -619,8 +619,18 @@ void wait_token(uint64_t t, unsigned self)
 void barrier(dslab_cache_impl *want, bool rcu = true)
 {
 	BusyScope busy;
-	std::lock_guard<std::mutex> g(g_barrier);
 	unsigned self = rte_lcore_id();
+	/* Barriers are serialized; one running may be waiting for this lcore
+	 * to answer (an online reader): answer while waiting for the mutex,
+	 * or the two would wait for each other forever. */
+	std::unique_lock<std::mutex> g(g_barrier, std::defer_lock);
+	while (!g.try_lock()) {
+		if (caller_online(self)) {
+			rte_rcu_qsbr_quiescent(g_v, self);
+			service(self);
+		}
+		sched_yield();
+	}
 
 	if (caller_online(self)) {
 		rte_rcu_qsbr_quiescent(g_v, self); /* a barrier is a quiescent point */
@@ -672,6 +682,7 @@ void barrier(dslab_cache_impl *want, bool rcu = true)
 	if (self < RTE_MAX_LCORE)
 		remote_flush(self);
 	remote_drain_all(self);
+	remote_drain_wait();
 	if (caller_online(self))
 		flush_own(self, want);
 	if (!rcu)
@@ -762,8 +773,12 @@ void rcu_fini()
 		return;
 	/* No lcore runs dslab code now: take every lcore offline for it, so
 	 * that no barrier (the reaper's included) waits for one. */
-	for (unsigned lc = 0; lc < RTE_MAX_LCORE; lc++)
+	for (unsigned lc = 0; lc < RTE_MAX_LCORE; lc++) {
 		rcu_lcore_gone(lc);
+		/* Readers or not, their batches and deferred frees go now. */
+		remote_flush(lc);
+		deferred_run(lc);
+	}
 	{
 		std::lock_guard<std::mutex> lk(g_reap_mu);
 		g_reap_stop = true;

@@ -15,7 +15,9 @@
  * Nothing is lost: a full ring sends the batch to the slabs directly; a
  * socket with no EAL lcore has no one to drain its ring, so its objects go
  * direct; a partly filled batch is sent at the owner's dslab_quiescent(),
- * when a barrier asks, and when the lcore stops; a barrier drains every ring.
+ * when a barrier asks (online readers only: barriers cover exactly those),
+ * and when the lcore stops; a barrier drains every ring and waits for
+ * drains under way.
  * Objects in a batch or a ring are outside the slabs (Node::inuse), so a
  * destroy that finds some reports them as in use and keeps the memory (the
  * late arrivals then land in kept slabs), never frees it under them.
@@ -32,6 +34,7 @@
 
 #include <cstdio>
 
+#include <rte_cycles.h>
 #include <rte_ring.h>
 
 #include "internal.h"
@@ -54,6 +57,12 @@ Batches g_batch[RTE_MAX_LCORE];
 
 rte_ring *g_ring[RTE_MAX_NUMA_NODES];
 bool g_use_ring;
+
+/* Drains between their dequeue and the objects' arrival in a sheaf or
+ * slab: a barrier waits for them (R6 on decrement, A6 in the barrier), so
+ * that no lcore still holds a destroyed cache's object, nor touches its
+ * sheaves, once the barrier returns. */
+std::atomic<uint32_t> g_draining{0};
 
 /* Put n objects (any caches) into their slabs, a run of one cache and
  * socket at a time, counting them under st. */
@@ -177,8 +186,16 @@ void remote_flush(unsigned lc)
 	if (lc >= RTE_MAX_LCORE)
 		return;
 	Batches &b = g_batch[lc];
+	if (b.nonempty == 0)
+		return;
 	while (b.nonempty != 0)
 		send(lc, __builtin_ctzll(b.nonempty));
+}
+
+void remote_drain_wait()
+{
+	while (g_draining.load(std::memory_order_acquire) != 0) /* A6 */
+		sched_yield();
 }
 
 bool remote_waiting(int socket)
@@ -193,10 +210,11 @@ bool remote_waiting(int socket)
 unsigned remote_drain(int socket, unsigned lc, unsigned max)
 {
 	rte_ring *r = g_ring[socket];
-	if (r == nullptr)
+	if (r == nullptr || !remote_waiting(socket))
 		return 0;
 	void *objs[kDrainBurst];
 	unsigned done = 0;
+	g_draining.fetch_add(1, std::memory_order_acq_rel);
 	while (done < max) {
 		unsigned n = rte_ring_dequeue_burst(r, objs, RTE_MIN(kDrainBurst, max - done), nullptr);
 		if (n == 0)
@@ -207,6 +225,7 @@ unsigned remote_drain(int socket, unsigned lc, unsigned max)
 			to_slabs(objs, n, lc, STAT_remote_ring_drained);
 		done += n;
 	}
+	g_draining.fetch_sub(1, std::memory_order_release); /* R6 */
 	return done;
 }
 

@@ -699,3 +699,40 @@ TEST(Remote, BadConfigurationIsRefused)
 }
 
 } // namespace
+
+namespace {
+
+/* Two online readers calling barriers at once: each barrier waits for the
+ * other lcore's answer, so the one waiting for the barrier mutex must
+ * answer while it waits (it used to block in the mutex: both waited
+ * forever). Remote frees in between keep batches and rings busy. */
+TEST(Barrier, ConcurrentBarriersFromOnlineLcores)
+{
+	CachePtr cp = make_cache("bar_two", 64, 16, 4, 4);
+	ASSERT_TRUE(cp);
+	dslab_cache *c = cp.get();
+	std::atomic<int> ready{0};
+	auto body = [&]() -> int {
+		if (dslab_rcu_online() != 0)
+			return -1;
+		ready.fetch_add(1);
+		wait_for(ready, 2);
+		for (int i = 0; i < 100; i++) {
+			void *p = dslab_alloc_node(c, 0, i & 1);
+			if (p == nullptr)
+				return -2;
+			dslab_free(c, p); /* half of them remote */
+			dslab_rcu_barrier();
+			dslab_quiescent();
+		}
+		dslab_rcu_offline();
+		return 0;
+	};
+	run_on({1, 2}, body);
+	dslab_deferred_barrier();
+	struct dslab_cache_stats s = stats_of(c);
+	EXPECT_EQ(s.objects_in_use, 0u);
+	EXPECT_EQ(s.objects_in_transit, 0u);
+}
+
+} // namespace
