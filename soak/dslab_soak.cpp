@@ -48,8 +48,12 @@
  *    every 64 operations; the object leaves the registry when handed over;
  *    objects_pending_rcu must be 0 after the final barrier. Still to add:
  *    online reader lcores (the rcu sheaves) and a reader holding references.
- *  - nolock: add entries calling the nolock family (e.g. from a signal
- *    handler armed by the op) with their own Kind, verified like the rest.
+ *  - nolock: a 5 kHz timer signal per lcore whose handler allocates and
+ *    frees kmalloc-64 objects with dslab_kmalloc_nolock, dslab_kfree_nolock
+ *    and dslab_kfree_rcu_nolock (see on_sig_timer), interrupting dslab calls;
+ *    its objects are stamped and checked, and counted in the books.
+ *  - remote frees go home by ring batches (--remote ring, the default) or
+ *    straight to the slabs (--remote direct).
  */
 
 /* The C11 (__atomic acquire/release) variant of rte_ring's inline
@@ -59,7 +63,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cinttypes>
+#include <cerrno>
 #include <cmath>
+#include <csignal>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -72,6 +78,7 @@
 #include <vector>
 
 #include <sched.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <rte_cycles.h>
@@ -1370,9 +1377,12 @@ void pause_check()
 		in_sheaves[t] = s.objects_in_sheaves;
 		g_fig.sum_objects_in_use_checked += s.objects_in_use;
 		int64_t live = T.live.load(std::memory_order_relaxed);
-		if ((int64_t)s.objects_in_use != live)
-			error("check %" PRIu64 ": cache %s objects_in_use %" PRIu64 ", registry %" PRId64
-			      " live", g_fig.checks, T.name, s.objects_in_use, live);
+		/* Frees a handler's nolock call deferred are done, but still
+		 * counted in use until the lcore's next safe point. */
+		if ((int64_t)(s.objects_in_use - s.objects_deferred) != live)
+			error("check %" PRIu64 ": cache %s objects_in_use %" PRIu64 " (%" PRIu64
+			      " deferred), registry %" PRId64 " live", g_fig.checks, T.name,
+			      s.objects_in_use, s.objects_deferred, live);
 		g_fig.peak_pending_rcu = std::max(g_fig.peak_pending_rcu, s.objects_pending_rcu);
 	}
 	unsigned listed = 0;
@@ -1423,8 +1433,12 @@ void pause_check()
 }
 
 /* Park every other lcore, check, let them go. */
+/* Signal handlers do nothing while set (see on_sig_timer). */
+std::atomic<bool> g_sig_hold{false};
+
 void pause_all_and_check()
 {
+	g_sig_hold.store(true, std::memory_order_release);
 	uint64_t gen = g_req_gen.load(std::memory_order_relaxed) + 1;
 	g_req_gen.store(gen, std::memory_order_release);
 	uint64_t hz = rte_get_timer_hz(), start = rte_get_timer_cycles();
@@ -1446,6 +1460,7 @@ void pause_all_and_check()
 	pause_check();
 	if (g_fig.checks == 1 && !g_opt.inject.empty())
 		g_inject_armed.store(true, std::memory_order_relaxed);
+	g_sig_hold.store(false, std::memory_order_release);
 	g_done_gen.store(gen, std::memory_order_release);
 	uint64_t took = rte_get_timer_cycles() - start;
 	g_fig.pause_cycles += took;
@@ -1497,18 +1512,145 @@ uint64_t total_ops()
 	return n;
 }
 
+/* ---------------------------------------------------------------------- */
+/* Signals: a 5 kHz timer per lcore whose handler allocates and frees
+ * kmalloc-64 objects with the nolock calls, interrupting whatever the lcore
+ * is doing (dslab included). Its objects are stamped and checked like the
+ * rest; they count in the kmalloc-64 registry (T.live, atomic) and in the
+ * handler's own tallies, added at the end. Held off while the lcores are
+ * paused for a check (g_sig_hold). */
+
+struct SigObj {
+	uint64_t w[6];
+	struct dslab_rcu_head head;
+};
+static_assert(sizeof(SigObj) == 64, "kmalloc-64");
+constexpr uint64_t kSigLive = 0x5349474c49564531ull;
+constexpr uint64_t kSigFree = 0x534947465245453aull;
+constexpr unsigned kSigHeld = 32;
+
+struct alignas(64) SigState {
+	volatile sig_atomic_t armed;
+	timer_t timer;
+	bool have_timer;
+	SigObj *held[kSigHeld];
+	unsigned n;
+	uint64_t seq, signals, allocs, fails, frees, rcu_frees, bad;
+};
+SigState g_sig[kLcores];
+unsigned g_t64 = UINT32_MAX; /* kmalloc-64's track */
+
+void sig_stamp(SigObj *o, uint64_t id)
+{
+	o->w[1] = id;
+	for (unsigned i = 2; i < 6; i++)
+		o->w[i] = id * (2 * i + 1);
+	o->w[0] = kSigLive;
+}
+
+bool sig_intact(const SigObj *o)
+{
+	if (o->w[0] != kSigLive)
+		return false;
+	for (unsigned i = 2; i < 6; i++)
+		if (o->w[i] != o->w[1] * (2 * i + 1))
+			return false;
+	return true;
+}
+
+void on_sig_timer(int)
+{
+	int saved_errno = errno, saved_rte = rte_errno;
+	unsigned lc = rte_lcore_id();
+	if (lc >= kLcores)
+		return;
+	SigState &h = g_sig[lc];
+	h.signals++;
+	if (h.armed && !g_sig_hold.load(std::memory_order_acquire)) {
+		auto *o = static_cast<SigObj *>(dslab_kmalloc_nolock(sizeof(SigObj), 0, -1));
+		if (o != nullptr) {
+			if (o->w[0] == kSigLive)
+				h.bad++; /* held by someone else */
+			g_track[g_t64].live.fetch_add(1, std::memory_order_relaxed);
+			sig_stamp(o, ((uint64_t)lc << 40) | ++h.seq);
+			h.held[h.n++] = o;
+			h.allocs++;
+		} else {
+			h.fails++;
+		}
+		if (h.n == kSigHeld || (h.n > kSigHeld / 2 && (h.signals & 1))) {
+			SigObj *x = h.held[--h.n];
+			if (!sig_intact(x))
+				h.bad++;
+			x->w[0] = kSigFree;
+			g_track[g_t64].live.fetch_sub(1, std::memory_order_relaxed);
+			if (h.signals % 5 == 0) {
+				dslab_kfree_rcu_nolock(x, head);
+				h.rcu_frees++;
+			} else {
+				dslab_kfree_nolock(x);
+			}
+			h.frees++;
+		}
+	}
+	rte_errno = saved_rte;
+	errno = saved_errno;
+}
+
+void sig_start(Lcore &L)
+{
+	SigState &h = g_sig[L.id];
+	struct sigevent sev {};
+	sev.sigev_notify = SIGEV_THREAD_ID;
+	sev.sigev_signo = SIGRTMIN;
+	sev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+	if (timer_create(CLOCK_MONOTONIC, &sev, &h.timer) != 0) {
+		error("lcore %u: timer_create failed: no signals", L.id);
+		return;
+	}
+	h.have_timer = true;
+	h.armed = 1;
+	struct itimerspec its {};
+	its.it_interval.tv_nsec = 200 * 1000; /* 5 kHz */
+	its.it_value.tv_nsec = 200 * 1000;
+	timer_settime(h.timer, 0, &its, nullptr);
+}
+
+/* Stop the timer and free what the handler holds (regular calls). */
+void sig_stop(Lcore &L)
+{
+	SigState &h = g_sig[L.id];
+	h.armed = 0;
+	if (h.have_timer)
+		timer_delete(h.timer);
+	h.have_timer = false;
+	for (unsigned i = 0; i < h.n; i++) {
+		if (!sig_intact(h.held[i]))
+			h.bad++;
+		h.held[i]->w[0] = kSigFree;
+		g_track[g_t64].live.fetch_sub(1, std::memory_order_relaxed);
+		dslab_kfree(h.held[i]);
+		h.frees++;
+	}
+	h.n = 0;
+	if (h.bad != 0)
+		error("lcore %u: %" PRIu64 " handler objects handed out twice or changed", L.id, h.bad);
+}
+
 int worker_main(void *)
 {
 	Lcore &L = g_lc[rte_lcore_id()];
 	unsigned spins = 0;
 	while (!g_go.load(std::memory_order_acquire))
 		relax(spins);
+	sig_start(L);
 	for (;;) {
 		maybe_park(L);
 		if (g_stop.load(std::memory_order_acquire))
 			break;
 		step(L);
 	}
+	sig_stop(L);
 	end_phase(L);
 	g_finished.fetch_add(1, std::memory_order_release);
 	return 0;
@@ -1522,6 +1664,7 @@ void main_loop(Lcore &L)
 	uint64_t deadline = g_opt.seconds > 0 ? start + (uint64_t)(g_opt.seconds * (double)hz) : UINT64_MAX;
 	uint64_t period = g_opt.check_ms * hz / 1000;
 	uint64_t next_check = start + period, next_report = start + 10 * hz;
+	sig_start(L);
 	for (;;) {
 		for (unsigned k = 0; k < 32; k++)
 			step(L);
@@ -1545,6 +1688,7 @@ void main_loop(Lcore &L)
 	pause_all_and_check();
 	g_elapsed = (double)(rte_get_timer_cycles() - start) / (double)hz;
 	g_stop.store(true, std::memory_order_release);
+	sig_stop(L);
 	end_phase(L);
 }
 
@@ -1616,6 +1760,11 @@ uint64_t final_checks()
 			my_allocs += L.track_alloc[t];
 			my_frees += L.track_free[t];
 		}
+		if (t == g_t64)
+			for (const SigState &h : g_sig) {
+				my_allocs += h.allocs;
+				my_frees += h.frees;
+			}
 		if (s.slabs != s.alloc_slab - s.free_slab)
 			g_notes.push_back(std::string(T.name) + ": slabs " + std::to_string(s.slabs) +
 					  " != alloc_slab " + std::to_string(s.alloc_slab) + " - free_slab " +
@@ -1704,6 +1853,20 @@ void print_figures(uint64_t end_bytes)
 	printf(")\n");
 	printf("remote frees: %" PRIu64 " objects sent through rings (%" PRIu64 " freed locally, ring full)\n",
 	       sent, full);
+	{
+		uint64_t sg = 0, al = 0, fl = 0, fr = 0, rc = 0;
+		for (const SigState &h : g_sig) {
+			sg += h.signals;
+			al += h.allocs;
+			fl += h.fails;
+			fr += h.frees;
+			rc += h.rcu_frees;
+		}
+		printf("signals: %" PRIu64 " timer signals into the lcores; handlers: %" PRIu64
+		       " kmalloc_nolock (%" PRIu64 " NULL: lcore inside dslab or slabs locked), %" PRIu64
+		       " frees (%" PRIu64 " kfree_rcu_nolock), all objects checked\n",
+		       sg, al, fl, fr, rc);
+	}
 	printf("objects checked: %" PRIu64 " headers+patterns verified at free, %" PRIu64
 	       " zeroed allocations checked, %" PRIu64 " sheaf slots walked (%" PRIu64
 	       " with a tombstone socket) in %" PRIu64 " pause checks\n", verified, zero,
@@ -1830,8 +1993,19 @@ int main(int argc, char **argv)
 		&km);
 	for (dslab_cache *c : km.v) {
 		g_track[g_ntrack].tkind = T_KMALLOC;
+		if (strcmp(dslab_cache_name(c), "kmalloc-64") == 0)
+			g_t64 = g_ntrack;
 		track_set(g_ntrack++, c);
 	}
+	if (g_t64 == UINT32_MAX) {
+		fprintf(stderr, "dslab_soak: no kmalloc-64 cache\n");
+		return 2;
+	}
+	struct sigaction sa {};
+	sa.sa_handler = on_sig_timer;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGRTMIN, &sa, nullptr);
 	g_nkmalloc = g_ntrack - g_kmalloc_first;
 	g_priv_first = g_ntrack;
 	for (unsigned lc = 0; lc < kLcores; lc++)
