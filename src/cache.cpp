@@ -419,6 +419,9 @@ extern "C" size_t dslab_cache_obj_size(const struct dslab_cache *cache)
 extern "C" size_t dslab_cache_shrink(struct dslab_cache *cache)
 {
 	dslab::BusyScope busy;
+	/* A safe point first: frees nolock calls deferred give back their
+	 * slabs too. */
+	dslab::deferred_poll(rte_lcore_id());
 	if (!valid_cache(cache)) {
 		rte_errno = EINVAL;
 		return 0;
