@@ -1764,6 +1764,8 @@ void teardown(bool all_classes)
 		return_sheaf(M.sheaves.size() - 1);
 	while (!M.objs.empty())
 		free_obj(M.objs.size() - 1, (unsigned)M.objs.size());
+	/* Some of those were kfree_nolock: nothing stays deferred. */
+	dslab_deferred_barrier();
 	for (CacheModel &cm : M.caches) {
 		if (cm.c == nullptr)
 			continue;

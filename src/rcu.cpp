@@ -906,6 +906,8 @@ extern "C" void dslab_quiescent(void)
 	BusyScope busy;
 	unsigned lc = rte_lcore_id();
 	deferred_poll(lc);
+	if (lc < RTE_MAX_LCORE)
+		deferred_poll(RTE_MAX_LCORE); /* and threads with no lcore id */
 	report_bad();
 	if (lc < RTE_MAX_LCORE) {
 		RcuLcore &rl = g_rl[lc];
