@@ -176,10 +176,12 @@ static int print_kmalloc_cache(struct dslab_cache *c, void *arg)
 		return 0;
 	if (s.alloc_cpu_sheaf + s.alloc_slowpath + s.alloc_node_remote == 0)
 		return 0;
+	/* Remote frees go home by ring batches (free_remote_ring, the default
+	 * with several sockets) or straight to the slabs (free_remote_node). */
 	printf("  %-16s %12" PRIu64 " %12" PRIu64 " %12" PRIu64 " %12" PRIu64 "\n", dslab_cache_name(c),
 	       s.alloc_cpu_sheaf + s.alloc_slowpath + s.alloc_node_remote,
-	       s.free_cpu_sheaf + s.free_slowpath + s.free_remote_node, s.free_remote_node,
-	       s.objects_in_use);
+	       s.free_cpu_sheaf + s.free_slowpath + s.free_remote_node + s.free_remote_ring,
+	       s.free_remote_node + s.free_remote_ring, s.objects_in_use);
 	return 0;
 }
 
@@ -197,6 +199,8 @@ static void print_cache(struct dslab_cache *c)
 #define DEMO_GAUGE_(name) printf("  %-24s %14" PRIu64 "\n", #name, s.name);
 	DEMO_GAUGE_(objects_in_use)
 	DEMO_GAUGE_(objects_pending_rcu)
+	DEMO_GAUGE_(objects_deferred)
+	DEMO_GAUGE_(objects_in_transit)
 	DEMO_GAUGE_(objects_in_sheaves)
 	DEMO_GAUGE_(slabs)
 	DEMO_GAUGE_(bytes_held)
