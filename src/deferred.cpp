@@ -127,28 +127,30 @@ void run_list(uintptr_t w, unsigned lc)
 	}
 }
 
-/* Not inside dslab on this lcore: the caller's lcore state is ours. */
-inline bool may_use_lcore(unsigned lc)
+/* The chunk of a pointer given to a nolock free, page-map entry in *e;
+ * nullptr, noted for the report, when dslab did not hand it out: unknown,
+ * inside a large allocation, or (unchecked builds; checked ones find it in
+ * their own check) not the start of an object. */
+Chunk *nolock_chunk(const void *ptr, uintptr_t *e)
 {
-	(void)lc;
-	return __atomic_load_n(busy_mark(), __ATOMIC_RELAXED) == 0;
+	*e = dslab_pm_entry_(ptr);
+	Chunk *ch = reinterpret_cast<Chunk *>(*e & ~(uintptr_t)DSLAB_PM_TAG_MASK);
+	bool bad = ch == nullptr ||
+		   (ch->pub.cache == nullptr ? ptr != ch->region.base
+					     : !DSLAB_CHECKED &&
+						       obj_index(ch->impl, ch, ptr) == UINT32_MAX);
+	if (unlikely(bad)) {
+		note_bad(ptr);
+		return nullptr;
+	}
+	return ch;
 }
 
-/* Set and clear the mark around a nolock call's own work; no safe point
- * at the end (the caller may be a signal handler). */
-struct NolockMark {
-	uint32_t *mark;
-	explicit NolockMark(unsigned) : mark(busy_mark())
-	{
-		__atomic_store_n(mark, 1, __ATOMIC_RELAXED);
-		__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	}
-	~NolockMark()
-	{
-		__atomic_signal_fence(__ATOMIC_SEQ_CST);
-		__atomic_store_n(mark, 0, __ATOMIC_RELAXED);
-	}
-};
+/* Not inside dslab on this thread: its per-lcore state is ours. */
+inline bool may_use_lcore()
+{
+	return __atomic_load_n(&dslab_busy_, __ATOMIC_RELAXED) == 0;
+}
 
 } // namespace
 
@@ -192,14 +194,14 @@ extern "C" void *dslab_kmalloc_nolock(size_t size, unsigned flags, int socket)
 							     : kmalloc_class(size);
 	dslab_cache_impl *c = cache->impl;
 	unsigned lc = rte_lcore_id();
-	if (!may_use_lcore(lc)) {
+	if (!may_use_lcore()) {
 		stat_add(c, RTE_MAX_LCORE, STAT_alloc_nolock_fail, 1);
 		rte_errno = EAGAIN;
 		return nullptr;
 	}
 	void *obj = nullptr;
 	{
-		NolockMark mark(lc);
+		BusyMark mark;
 		if (lc < RTE_MAX_LCORE) {
 			/* The lcore's own socket: its main sheaf, if set up. */
 			dslab_pcs *p = &cache->pcs[lc];
@@ -228,31 +230,20 @@ extern "C" void dslab_kfree_nolock_slow(const void *cptr)
 	void *ptr = const_cast<void *>(cptr);
 	if (ptr == nullptr)
 		return;
-	uintptr_t e = dslab_pm_entry_(ptr);
-	Chunk *ch = reinterpret_cast<Chunk *>(e & ~(uintptr_t)DSLAB_PM_TAG_MASK);
-	if (ch == nullptr) {
-		note_bad(ptr);
+	uintptr_t e;
+	Chunk *ch = nolock_chunk(ptr, &e);
+	if (ch == nullptr)
 		return;
-	}
 	dslab_cache *cache = ch->pub.cache;
 	dslab_cache_impl *c = cache != nullptr ? ch->impl : nullptr;
-	if (c == nullptr && ptr != ch->region.base) {
-		note_bad(ptr); /* inside a large allocation */
-		return;
-	}
 #if DSLAB_CHECKED
 	if (cache != nullptr && !dslab_check_free_(cache, ptr))
 		return;
-#else
-	if (c != nullptr && unlikely(obj_index(c, ch, ptr) == UINT32_MAX)) {
-		note_bad(ptr); /* not the start of an object */
-		return;
-	}
 #endif
 	unsigned lc = rte_lcore_id();
-	if (c != nullptr && lc < RTE_MAX_LCORE && may_use_lcore(lc)) {
+	if (c != nullptr && lc < RTE_MAX_LCORE && may_use_lcore()) {
 		dslab_pcs *p = &cache->pcs[lc];
-		NolockMark mark(lc);
+		BusyMark mark;
 		uint32_t n = p->main_size;
 		if ((e & DSLAB_PM_TAG_MASK) == p->socket_tag && n < p->capacity) {
 			p->main_objs[n] = ptr;
@@ -261,9 +252,9 @@ extern "C" void dslab_kfree_nolock_slow(const void *cptr)
 			return;
 		}
 	}
-	if (c != nullptr && lc >= RTE_MAX_LCORE && may_use_lcore(lc)) {
+	if (c != nullptr && lc >= RTE_MAX_LCORE && may_use_lcore()) {
 		/* No sheaves here: the home slab, if its lock is free. */
-		NolockMark mark(lc);
+		BusyMark mark;
 		if (node_free_try(c, ch->socket, ptr)) {
 			stat_add(c, lc, STAT_free_nolock, 1);
 			return;
@@ -277,10 +268,11 @@ extern "C" void dslab_kfree_rcu_nolock_head(void *obj, struct dslab_rcu_head *he
 {
 	if (obj == nullptr)
 		return;
-	uintptr_t e = dslab_pm_entry_(obj);
-	Chunk *ch = reinterpret_cast<Chunk *>(e & ~(uintptr_t)DSLAB_PM_TAG_MASK);
-	if (ch == nullptr || head == nullptr || (ch->pub.cache == nullptr && obj != ch->region.base)) {
-		note_bad(obj);
+	uintptr_t e;
+	Chunk *ch = head != nullptr ? nolock_chunk(obj, &e) : nullptr;
+	if (ch == nullptr) {
+		if (head == nullptr)
+			note_bad(obj);
 		return;
 	}
 	dslab_cache *cache = ch->pub.cache;
@@ -288,16 +280,11 @@ extern "C" void dslab_kfree_rcu_nolock_head(void *obj, struct dslab_rcu_head *he
 #if DSLAB_CHECKED
 	if (c != nullptr && !checked_rcu_free(c, obj))
 		return;
-#else
-	if (c != nullptr && unlikely(obj_index(c, ch, obj) == UINT32_MAX)) {
-		note_bad(obj);
-		return;
-	}
 #endif
 	unsigned lc = rte_lcore_id();
-	if (c != nullptr && lc < RTE_MAX_LCORE && may_use_lcore(lc)) {
+	if (c != nullptr && lc < RTE_MAX_LCORE && may_use_lcore()) {
 		dslab_pcs *p = &cache->pcs[lc];
-		NolockMark mark(lc);
+		BusyMark mark;
 		uint32_t n = p->rcu_size;
 		/* rcu_limit is nonzero only on an online lcore with an open
 		 * sheaf that the next object does not fill: no slow path. */

@@ -112,9 +112,6 @@ struct alignas(RTE_CACHE_LINE_SIZE) LcoreStats {
 };
 
 /* ---- re-entry marks and deferred frees (deferred.cpp) ------------------ */
-/* The calling thread's busy mark (dslab_busy_, dslab_pcs.h): lcores and
- * threads with no lcore id alike. */
-static inline uint32_t *busy_mark() { return &dslab_busy_; }
 /* Shared deferred list of threads with no lcore id. */
 extern std::atomic<uintptr_t> g_deferred_nonlcore;
 /* Do deferred frees: the lcore's own (lc valid) or the shared list. */
@@ -132,23 +129,31 @@ static inline void deferred_poll(unsigned lc)
 		deferred_run(lc);
 }
 
+/* The thread's busy mark (dslab_busy_) for a scope: dslab_enter_() and
+ * dslab_leave_() of dslab_pcs.h, which save and restore it in here. */
+class BusyMark {
+public:
+	BusyMark() noexcept : prev_(dslab_enter_()) {}
+	~BusyMark() { dslab_leave_(prev_); }
+	BusyMark(const BusyMark &) = delete;
+	BusyMark &operator=(const BusyMark &) = delete;
+
+private:
+	uint32_t prev_;
+};
+
 /*
- * Marks the calling lcore (or thread) busy for the scope of a dslab call
- * that is not an inline fast path; the outermost scope ends at a safe
- * point and does the frees that *_nolock calls deferred meanwhile.
+ * The mark for the scope of a dslab call that is not an inline fast path;
+ * the outermost scope ends at a safe point and does the frees that *_nolock
+ * calls deferred meanwhile. (A nolock call uses BusyMark alone: its end is
+ * no safe point, it may be in a signal handler.)
  */
 class BusyScope {
 public:
-	BusyScope() noexcept : lc_(rte_lcore_id()), mark_(busy_mark())
-	{
-		prev_ = __atomic_load_n(mark_, __ATOMIC_RELAXED);
-		__atomic_store_n(mark_, 1, __ATOMIC_RELAXED);
-		__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	}
+	BusyScope() noexcept : lc_(rte_lcore_id()), prev_(dslab_enter_()) {}
 	~BusyScope()
 	{
-		__atomic_signal_fence(__ATOMIC_SEQ_CST);
-		__atomic_store_n(mark_, prev_, __ATOMIC_RELAXED);
+		dslab_leave_(prev_);
 		if (prev_ == 0)
 			deferred_poll(lc_);
 	}
@@ -157,7 +162,6 @@ public:
 
 private:
 	unsigned lc_;
-	uint32_t *mark_;
 	uint32_t prev_;
 };
 

@@ -73,20 +73,6 @@ private:
 	unsigned conflicts_ = 0;
 };
 
-/* The objects held by an lcore's main and spare sheaves (all lcores must
- * be stopped: the layout is dslab_pcs.h's). */
-std::vector<void *> sheaf_objects(dslab_cache *c, unsigned lc)
-{
-	std::vector<void *> v;
-	const dslab_pcs *p = &c->pcs[lc];
-	if (p->capacity == 0)
-		return v;
-	v.insert(v.end(), p->main_objs, p->main_objs + p->main_size);
-	if (p->spare != nullptr)
-		v.insert(v.end(), p->spare->objects, p->spare->objects + p->spare->size);
-	return v;
-}
-
 TEST(MultiLcore, TopologyIsTwoLogicalSockets)
 {
 	ASSERT_GE(rte_lcore_count(), kLcores);

@@ -462,7 +462,7 @@ TEST(Nolock, TimerSignalsIntoTightLoops)
 	dslab_rcu_barrier();
 
 	struct dslab_cache_stats d = delta(stats_of(k), s0);
-	uint64_t allocs = 0, hallocs = 0, hfails = 0, hdeferred_rcu = 0;
+	uint64_t hallocs = 0, hfails = 0;
 	for (unsigned lc : {1u, 3u}) {
 		const HandlerState &h = g_hs[lc];
 		const LoopResult &r = g_loop[lc];
@@ -470,10 +470,8 @@ TEST(Nolock, TimerSignalsIntoTightLoops)
 		EXPECT_EQ(h.dups + r.dups, 0u) << "lcore " << lc << ": an object handed out twice";
 		EXPECT_EQ(h.corrupt + r.corrupt, 0u) << "lcore " << lc << ": an object changed";
 		EXPECT_EQ(r.alloc_fail, 0u);
-		allocs += r.allocs;
 		hallocs += h.allocs;
 		hfails += h.fails;
-		hdeferred_rcu += h.rcu_frees;
 		printf("lcore %u: %" PRIu64 " signals, %" PRIu64 " loop iterations, handler: %" PRIu64
 		       " kmalloc_nolock (%" PRIu64 " NULL), %" PRIu64 " kfree_nolock, %" PRIu64
 		       " kfree_rcu_nolock\n",
@@ -491,8 +489,6 @@ TEST(Nolock, TimerSignalsIntoTightLoops)
 	EXPECT_EQ(stats_of(k).objects_in_use, s0.objects_in_use);
 	EXPECT_EQ(d.objects_deferred, 0u);
 	EXPECT_EQ(d.objects_pending_rcu, 0u);
-	(void)allocs;
-	(void)hdeferred_rcu;
 	signal(SIGRTMIN, SIG_DFL);
 }
 
@@ -567,24 +563,14 @@ void remote_round(dslab_cache *c, unsigned nlcores)
 	EXPECT_EQ(d.remote_ring_drained + d.remote_ring_full, d.free_remote_ring) << "all came home";
 	EXPECT_EQ(d.objects_in_transit, 0u);
 	struct dslab_cache_stats s = stats_of(c);
-	uint64_t allocs = s.alloc_cpu_sheaf + s.alloc_slowpath + s.alloc_node_remote +
-			  s.alloc_from_sheaf + s.alloc_nolock;
-	uint64_t frees = s.free_cpu_sheaf + s.free_slowpath + s.free_remote_node + s.free_remote_ring +
-			 s.free_nolock + s.free_rcu_sheaf + s.free_rcu_sheaf_fail;
-	EXPECT_EQ(allocs, frees + s.objects_in_use) << "allocated = freed + live";
+	EXPECT_EQ(lib_allocs(s), lib_frees(s) + s.objects_in_use) << "allocated = freed + live";
 	EXPECT_EQ(s.objects_in_use, 0u);
 
 	/* No lcore's sheaves hold another socket's object (page-map tag). */
 	size_t walked = 0;
 	for (unsigned lc = 0; lc < nlcores; lc++) {
-		const dslab_pcs *p = &c->pcs[lc];
-		if (p->capacity == 0)
-			continue;
-		std::vector<void *> v(p->main_objs, p->main_objs + p->main_size);
-		if (p->spare != nullptr)
-			v.insert(v.end(), p->spare->objects, p->spare->objects + p->spare->size);
 		int sock = dslab_lcore_socket(lc);
-		for (void *o : v) {
+		for (void *o : sheaf_objects(c, lc)) {
 			walked++;
 			EXPECT_EQ(dslab_pm_entry_(o) & DSLAB_PM_TAG_MASK, (uintptr_t)DSLAB_PM_TAG(sock))
 				<< "lcore " << lc << " holds " << o;

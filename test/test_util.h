@@ -52,6 +52,34 @@ inline struct dslab_cache_stats delta(struct dslab_cache_stats a, const struct d
 	return a;
 }
 
+/* The objects held by an lcore's main and spare sheaves (all lcores must
+ * be stopped: the layout is dslab_pcs.h's). */
+inline std::vector<void *> sheaf_objects(dslab_cache *c, unsigned lc)
+{
+	std::vector<void *> v;
+	const dslab_pcs *p = &c->pcs[lc];
+	if (p->capacity == 0)
+		return v;
+	v.insert(v.end(), p->main_objs, p->main_objs + p->main_size);
+	if (p->spare != nullptr)
+		v.insert(v.end(), p->spare->objects, p->spare->objects + p->spare->size);
+	return v;
+}
+
+/* Objects every allocation path handed out, and every free path took back
+ * (the library's books: allocated = freed + objects_in_use). */
+inline uint64_t lib_allocs(const struct dslab_cache_stats &s)
+{
+	return s.alloc_cpu_sheaf + s.alloc_slowpath + s.alloc_node_remote + s.alloc_from_sheaf +
+	       s.alloc_nolock;
+}
+
+inline uint64_t lib_frees(const struct dslab_cache_stats &s)
+{
+	return s.free_cpu_sheaf + s.free_slowpath + s.free_remote_node + s.free_remote_ring +
+	       s.free_nolock + s.free_rcu_sheaf + s.free_rcu_sheaf_fail;
+}
+
 /* A counter the check does not look at. */
 constexpr uint64_t kAny = UINT64_MAX;
 
