@@ -42,16 +42,21 @@
  * Exit status 0 only if every check passed. --inject F proves the checks
  * catch a fault (the run must then fail).
  *
- * Extension points for the later parts of the Reliability issue:
- *  - kfree_rcu: 8% of frees are dslab_kvfree_rcu() (headless), from lcores
- *    that are not rcu readers (the fallback batches), with dslab_quiescent()
- *    every 64 operations; the object leaves the registry when handed over;
- *    objects_pending_rcu must be 0 after the final barrier. Still to add:
- *    online reader lcores (the rcu sheaves) and a reader holding references.
- *  - nolock: a 5 kHz timer signal per lcore whose handler allocates and
- *    frees kmalloc-64 objects with dslab_kmalloc_nolock, dslab_kfree_nolock
- *    and dslab_kfree_rcu_nolock (see on_sig_timer), interrupting dslab calls;
- *    its objects are stamped and checked, and counted in the books.
+ * kfree_rcu, nolock, remote:
+ *  - every lcore is an online QSBR reader (dslab_rcu_online), reports
+ *    quiescent states with dslab_quiescent() every 64 operations and goes
+ *    offline while parked; 8% of frees are dslab_kvfree_rcu();
+ *  - published objects (g_pub): writers replace them and retire the old
+ *    ones with dslab_kfree_rcu, dslab_kvfree_rcu or dslab_kfree_rcu_nolock;
+ *    readers hold references to them across operations and check them until
+ *    their quiescent state (a grace period cut short is seen there);
+ *    barriers (rcu, per cache, deferred work) run on reader lcores; private
+ *    caches are destroyed synchronously (offline) or with
+ *    dslab_cache_destroy_async (online), which must all be reaped;
+ *  - a 5 kHz timer signal per lcore whose handler allocates and frees
+ *    kmalloc-64 objects with dslab_kmalloc_nolock, dslab_kfree_nolock and
+ *    dslab_kfree_rcu_nolock (see on_sig_timer), interrupting dslab calls;
+ *    its objects are stamped and checked, and counted in the books;
  *  - remote frees go home by ring batches (--remote ring, the default) or
  *    straight to the slabs (--remote direct).
  */
@@ -143,7 +148,8 @@ void usage(const char *prog)
 	       "  --live N      live objects an lcore keeps at most (default 2000)\n"
 	       "  --check-ms N  pause and check every N ms (default 100)\n"
 	       "  --remote M    remote frees: ring (batched rings, default) or direct\n"
-	       "  --inject F    self-test: inject fault F (corrupt, leak, lost-free, foreign)\n"
+	       "  --inject F    self-test: inject fault F (corrupt, leak, lost-free, foreign,\n"
+	       "                rcu-early)"
 	       "                once on lcore 1; the run must then FAIL\n",
 	       prog);
 }
@@ -191,7 +197,8 @@ bool parse_options(int argc, char **argv)
 		} else if (a == "--remote" && (!strcmp(val, "ring") || !strcmp(val, "direct"))) {
 			g_opt.remote = !strcmp(val, "ring") ? DSLAB_REMOTE_RING : DSLAB_REMOTE_DIRECT;
 		} else if (a == "--inject" && (!strcmp(val, "corrupt") || !strcmp(val, "leak") ||
-						 !strcmp(val, "lost-free") || !strcmp(val, "foreign"))) {
+						 !strcmp(val, "lost-free") || !strcmp(val, "foreign") ||
+						 !strcmp(val, "rcu-early"))) {
 			g_opt.inject = val;
 		} else {
 			fprintf(stderr, "dslab_soak: bad option %s %s\n", a.c_str(), val);
@@ -428,6 +435,7 @@ const SharedSpec kShared[] = {
 	{"soak-5000", 5000, 0, DSLAB_SHEAF_CAPACITY_AUTO, 0, 0, 0},
 	{"soak-nosheaf-64", 64, 0, 0, 0, 0, 0},
 	{"soak-a512-300", 300, 512, 4, 1, 1, 0},
+	{"soak-rcu-120", 120, 0, DSLAB_SHEAF_CAPACITY_AUTO, 0, 0, 0}, /* published objects */
 };
 
 void track_set(unsigned t, dslab_cache *c)
@@ -546,7 +554,9 @@ enum OpId : unsigned {
 	OP_PRIV_ALLOC,
 	OP_PRIV_RECYCLE,
 	OP_SHRINK,
-	/* kfree_rcu and nolock ops go here (see the file comment) */
+	OP_RCU_PUBLISH,
+	OP_RCU_READ,
+	OP_RCU_BARRIER,
 	NR_TABLE_OPS,
 	/* counted, not drawn from the table */
 	OP_REMOTE_FREE = NR_TABLE_OPS, /* objects received and freed */
@@ -555,6 +565,11 @@ enum OpId : unsigned {
 	OP_RETURN_SHEAF,
 	OP_PRIV_CREATE,
 	OP_PRIV_DESTROY,
+	OP_PRIV_DESTROY_ASYNC,
+	OP_RCU_UNPUBLISH,
+	OP_BARRIER_ALL,
+	OP_BARRIER_CACHE,
+	OP_BARRIER_DEFERRED,
 	NR_OPS
 };
 
@@ -562,13 +577,32 @@ const char *const kOpName[NR_OPS] = {
 	"alloc", "alloc_bulk", "alloc_node(other socket)", "kmalloc", "kzalloc",
 	"kmalloc_node(other socket)", "kmalloc_large(>32KiB)", "kvmalloc", "free(any api)",
 	"free_bulk", "remote_send(ring)", "prefill_sheaf", "private_alloc",
-	"private_recycle", "shrink", "remote_free(objects)", "alloc_from_sheaf(objects)",
-	"refill_sheaf", "return_sheaf", "private_create", "private_destroy",
+	"private_recycle", "shrink", "rcu_publish", "rcu_read(reader refs)", "rcu_barrier(any)",
+	"remote_free(objects)", "alloc_from_sheaf(objects)", "refill_sheaf", "return_sheaf",
+	"private_create", "private_destroy", "private_destroy_async", "rcu_unpublish",
+	"dslab_rcu_barrier", "dslab_rcu_barrier_on_cache", "dslab_deferred_barrier",
 };
 
-enum FreeApi : unsigned { API_FREE, API_KFREE, API_KVFREE, API_FREE_BULK, API_KVFREE_RCU, NR_API };
+enum FreeApi : unsigned {
+	API_FREE,
+	API_KFREE,
+	API_KVFREE,
+	API_FREE_BULK,
+	API_KVFREE_RCU,
+	API_KFREE_RCU,
+	API_KFREE_RCU_NOLOCK,
+	NR_API
+};
 const char *const kApiName[NR_API] = {"dslab_free", "dslab_kfree", "dslab_kvfree", "dslab_free_bulk",
-				      "dslab_kvfree_rcu"};
+				      "dslab_kvfree_rcu", "dslab_kfree_rcu", "dslab_kfree_rcu_nolock"};
+
+/* A reader's reference to a published object, held across operations
+ * until its next quiescent state. */
+struct Ref {
+	const void *p;
+	uint64_t id;
+};
+constexpr unsigned kMaxRefs = 8;
 
 struct alignas(64) Lcore {
 	unsigned id = 0;
@@ -589,6 +623,9 @@ struct alignas(64) Lcore {
 	std::atomic<int> cur_op{-1};
 	uint64_t seen_gen = 0;
 	size_t target = 0; /* live objects it aims at, below --live */
+	Ref refs[kMaxRefs] = {};
+	unsigned nref = 0;
+	uint64_t refs_taken = 0, ref_checks = 0, published = 0, retired = 0;
 };
 
 Lcore g_lc[kLcores];
@@ -1096,6 +1133,9 @@ void priv_create(Lcore &L)
 	track_set(L.priv_track, c);
 }
 
+void drop_refs(Lcore &L);
+void online();
+
 /* Free every private object, prove the cache empty, destroy it. */
 void priv_destroy(Lcore &L)
 {
@@ -1121,8 +1161,21 @@ void priv_destroy(Lcore &L)
 		      " frees %" PRIu64, T.name, s.objects_in_use, T.live.load(), lib_allocs, lib_frees,
 		      L.priv_allocs, L.priv_frees);
 	T.cache.store(nullptr, std::memory_order_release);
-	dslab_cache_destroy(c);
-	L.ops[OP_PRIV_DESTROY]++;
+	if (L.rng.chance(50)) {
+		/* Seed 002: unlinked now (the name is free for the next
+		 * create), reaped after its barrier by dslab's thread. */
+		if (dslab_cache_destroy_async(c) != 0)
+			error("dslab_cache_destroy_async(%s): rte_errno %d", T.name, rte_errno);
+		L.ops[OP_PRIV_DESTROY_ASYNC]++;
+	} else {
+		/* The synchronous destroy waits for the cache's barrier: an
+		 * online reader would wait on itself (dslab refuses). */
+		drop_refs(L);
+		dslab_rcu_offline();
+		dslab_cache_destroy(c);
+		online();
+		L.ops[OP_PRIV_DESTROY]++;
+	}
 	if (dslab_cache_lookup(T.name) != nullptr)
 		error("private cache %s still found after dslab_cache_destroy", T.name);
 }
@@ -1178,6 +1231,203 @@ void op_shrink(Lcore &L)
 	(void)dslab_cache_shrink(g_track[t].cache.load(std::memory_order_relaxed));
 }
 
+/* ---------------------------------------------------------------------- */
+/* kfree_rcu under readers
+ *
+ * g_pub holds published objects: live in the registry, owned by their slot.
+ * A writer publishes a new object with an exchange and retires the one it
+ * replaced with dslab_kfree_rcu, dslab_kvfree_rcu or dslab_kfree_rcu_nolock
+ * (the object leaves the registry then, without a tombstone). Every lcore is
+ * an online reader of dslab's QSBR variable: it takes references to
+ * published objects and checks them at every step until its next quiescent
+ * state (dslab_quiescent(), a barrier, going offline to park). An object
+ * reclaimed before the grace period is over would be reused (new header),
+ * linked into a slab or poisoned (checked builds): the check sees it. */
+constexpr unsigned kPubSlots = 256;
+constexpr size_t kPubHead = kHdr; /* offset of the object's dslab_rcu_head */
+constexpr size_t kPubMin = kHdr + sizeof(struct dslab_rcu_head) + 8;
+std::atomic<void *> g_pub[kPubSlots];
+unsigned g_trcu = UINT32_MAX; /* soak-rcu-120's track */
+std::atomic<uint64_t> g_ref_failures{0};
+
+/* The id of an intact published object (header, and with full the pattern
+ * after its rcu head, which kfree_rcu may write), else 0. */
+uint64_t pub_check(const void *p, uint64_t want_id, bool full)
+{
+	Hdr h;
+	memcpy(&h, p, kHdr);
+	if ((h.info >> 56) != 0x5a || h.check != mix64(h.id ^ mix64(h.info ^ (uintptr_t)p)) ||
+	    (want_id != 0 && h.id != want_id) || h.id == 0)
+		return 0;
+	uint32_t size = (uint32_t)h.info;
+	if (size < kPubMin)
+		return 0;
+	if (!full)
+		return h.id;
+	const auto *b = static_cast<const unsigned char *>(p);
+	uint64_t base = h.id * kPatMul, v;
+	size_t off = kPubHead + sizeof(struct dslab_rcu_head);
+	for (; off + 8 <= size; off += 8) {
+		memcpy(&v, b + off, 8);
+		if (v != (base ^ (off * kPatOff)))
+			return 0;
+	}
+	if (off < size) {
+		uint64_t w = base ^ (off * kPatOff);
+		v = 0;
+		memcpy(&v, b + off, size - off);
+		if (memcmp(&v, &w, size - off) != 0)
+			return 0;
+	}
+	return h.id;
+}
+
+void ref_failed(Lcore &L, const Ref &r, const char *when)
+{
+	g_ref_failures.fetch_add(1, std::memory_order_relaxed);
+	error("reader lcore %u: published object %p (id %" PRIu64 ") changed %s, before the "
+	      "reader's quiescent state: reclaimed before its grace period", L.id, r.p, r.id, when);
+}
+
+/* Every step: the header of every held reference. */
+void check_refs(Lcore &L)
+{
+	for (unsigned i = 0; i < L.nref; i++) {
+		L.ref_checks++;
+		if (pub_check(L.refs[i].p, L.refs[i].id, false) == 0)
+			ref_failed(L, L.refs[i], "while held");
+	}
+}
+
+/* Before any quiescent point: a last full check, then let go. */
+void drop_refs(Lcore &L)
+{
+	for (unsigned i = 0; i < L.nref; i++) {
+		L.ref_checks++;
+		if (pub_check(L.refs[i].p, L.refs[i].id, true) == 0)
+			ref_failed(L, L.refs[i], "at the last check");
+	}
+	L.nref = 0;
+}
+
+void op_rcu_read(Lcore &L)
+{
+	for (unsigned k = 1 + L.rng.below(4); k > 0; k--) {
+		unsigned i = L.rng.below(kPubSlots);
+		const void *p = g_pub[i].load(std::memory_order_acquire);
+		if (p == nullptr)
+			continue;
+		L.ref_checks++;
+		uint64_t id = pub_check(p, 0, true);
+		if (id == 0) {
+			g_ref_failures.fetch_add(1, std::memory_order_relaxed);
+			error("reader lcore %u: published object %p (slot %u) not intact when read: "
+			      "reclaimed before its grace period", L.id, p, i);
+			continue;
+		}
+		if (L.nref < kMaxRefs) {
+			L.refs[L.nref++] = Ref{p, id};
+			L.refs_taken++;
+		}
+	}
+}
+
+/* Retire an object taken out of its slot: readers may still hold it. */
+void retire_published(Lcore &L, void *p)
+{
+	Obj o;
+	if (!reg_find(p, &o)) {
+		error("published object %p is not live in the registry", p);
+		return;
+	}
+	L.verified++;
+	size_t off = check_obj(o);
+	if (off != SIZE_MAX) {
+		error("published object %p id %" PRIu64 " (%s, %u bytes) corrupted at byte %zu", p, o.id,
+		      kind_name(o.kind), o.size, off);
+		reg_take(o);
+		L.quarantined++;
+		return;
+	}
+	if (!reg_take(o)) {
+		L.quarantined++;
+		return;
+	}
+	L.frees++;
+	L.track_free[o.track]++;
+	L.retired++;
+	auto *head = reinterpret_cast<struct dslab_rcu_head *>(static_cast<char *>(p) + kPubHead);
+	unsigned r = L.rng.below(100), api;
+	if (r < 50) {
+		dslab_kfree_rcu_head(p, head);
+		api = API_KFREE_RCU;
+	} else if (r < 80) {
+		dslab_kvfree_rcu(p);
+		api = API_KVFREE_RCU;
+	} else {
+		dslab_kfree_rcu_nolock_head(p, head);
+		api = API_KFREE_RCU_NOLOCK;
+	}
+	L.by_api[api]++;
+}
+
+/* Publish a new object into a random slot (soak-rcu-120, local or the other
+ * socket's: a remote kfree_rcu later; or kmalloc, 48 bytes to 2 KiB), and
+ * retire the one it replaces; sometimes only empty a slot. */
+void op_rcu_publish(Lcore &L)
+{
+	unsigned i = L.rng.below(kPubSlots);
+	if (L.rng.chance(15)) {
+		void *old = g_pub[i].exchange(nullptr, std::memory_order_acq_rel);
+		L.ops[OP_RCU_UNPUBLISH]++;
+		if (old != nullptr)
+			retire_published(L, old);
+		return;
+	}
+	Tracked &T = g_track[g_trcu];
+	dslab_cache *c = T.cache.load(std::memory_order_relaxed);
+	size_t before = L.pool.size();
+	unsigned r = L.rng.below(100);
+	if (r < 55) {
+		on_alloc(L, dslab_alloc(c, 0), K_CACHE, (uint16_t)g_trcu, T.obj_size, L.socket, T.zero,
+			 "dslab_alloc(published)");
+	} else if (r < 70) {
+		unsigned s = other_socket(L);
+		on_alloc(L, dslab_alloc_node(c, 0, (int)s), K_CACHE, (uint16_t)g_trcu, T.obj_size, s,
+			 T.zero, "dslab_alloc_node(published)");
+	} else {
+		uint32_t size = (uint32_t)kPubMin + L.rng.below(2048 - (uint32_t)kPubMin);
+		on_alloc(L, dslab_kmalloc(size, 0), K_KMALLOC, kNoTrack, size, L.socket, false,
+			 "dslab_kmalloc(published)");
+	}
+	if (L.pool.size() == before)
+		return; /* failed, reported */
+	Obj o = L.pool.back();
+	L.pool.pop_back(); /* the slot owns it now */
+	void *old = g_pub[i].exchange(o.p, std::memory_order_acq_rel);
+	L.published++;
+	if (old != nullptr)
+		retire_published(L, old);
+}
+
+/* A barrier is a quiescent point of its caller: references go first. */
+void op_rcu_barrier(Lcore &L)
+{
+	drop_refs(L);
+	unsigned r = L.rng.below(100);
+	if (r < 35) {
+		dslab_rcu_barrier();
+		L.ops[OP_BARRIER_ALL]++;
+	} else if (r < 80) {
+		unsigned t = L.rng.below(g_nshared + g_nkmalloc);
+		dslab_rcu_barrier_on_cache(g_track[t].cache.load(std::memory_order_relaxed));
+		L.ops[OP_BARRIER_CACHE]++;
+	} else {
+		dslab_deferred_barrier();
+		L.ops[OP_BARRIER_DEFERRED]++;
+	}
+}
+
 /* The op table: weights out of their sum; "allocates" ops turn into frees
  * while the lcore holds --live objects. New ops (kfree_rcu, nolock) are
  * added here with an OpId. */
@@ -1203,6 +1453,9 @@ const OpDef g_ops[] = {
 	{OP_PRIV_ALLOC, 400, true, op_priv_alloc},
 	{OP_PRIV_RECYCLE, 3, false, op_priv_recycle},
 	{OP_SHRINK, 3, false, op_shrink},
+	{OP_RCU_PUBLISH, 150, false, op_rcu_publish},
+	{OP_RCU_READ, 300, false, op_rcu_read},
+	{OP_RCU_BARRIER, 2, false, op_rcu_barrier},
 };
 static_assert(sizeof(g_ops) / sizeof(g_ops[0]) == NR_TABLE_OPS, "one table entry per op");
 unsigned g_weight_sum;
@@ -1236,6 +1489,29 @@ void inject_fault(Lcore &L)
 		pc->free_cpu_sheaf++; /* keep objects_in_use right: only the walk may see it */
 		printf("inject foreign: %p of socket %u put at the bottom of lcore %u's main sheaf\n", o.p,
 		       o.socket, L.id);
+		return;
+	}
+	if (f == "rcu-early") {
+		/* An object freed with no grace period while a reader (this
+		 * lcore) still holds it, then allocated again: what a grace
+		 * period cut short looks like to the reader. */
+		Tracked &T = g_track[g_trcu];
+		dslab_cache *c = T.cache.load();
+		if (!on_alloc(L, dslab_alloc(c, 0), K_CACHE, (uint16_t)g_trcu, T.obj_size, L.socket,
+			      T.zero, "inject"))
+			return;
+		Obj o = L.pool.back();
+		if (L.nref == kMaxRefs)
+			drop_refs(L);
+		L.refs[L.nref++] = Ref{o.p, o.id};
+		L.pool.pop_back();
+		if (!prepare_free(L, o))
+			return;
+		dslab_free(c, o.p);
+		on_alloc(L, dslab_alloc(c, 0), K_CACHE, (uint16_t)g_trcu, T.obj_size, L.socket, T.zero,
+			 "inject");
+		printf("inject rcu-early: %p (id %" PRIu64 ") freed and allocated again under a reader\n",
+		       o.p, o.id);
 		return;
 	}
 	if (L.pool.empty())
@@ -1291,6 +1567,7 @@ void update_target(Lcore &L)
 void step(Lcore &L)
 {
 	drain_inbox(L);
+	check_refs(L);
 	if (unlikely(L.id == 1 && g_inject_armed.load(std::memory_order_relaxed)))
 		inject_fault(L);
 	if ((L.ops_done.load(std::memory_order_relaxed) & 255) == 0)
@@ -1304,15 +1581,23 @@ void step(Lcore &L)
 		while (!op->allocates)
 			op = draw_op(L);
 	}
-	/* The lcores are not rcu readers: this completes expired kfree_rcu
-	 * batches (the fallback path's), as a dataplane loop would. */
-	if ((L.ops_done.load(std::memory_order_relaxed) & 63) == 0)
+	/* The quiescent state of a reader lcore, as a dataplane loop reports
+	 * it between bursts: its references go first. */
+	if ((L.ops_done.load(std::memory_order_relaxed) & 63) == 0) {
+		drop_refs(L);
 		dslab_quiescent();
+	}
 	L.cur_op.store(op->id, std::memory_order_relaxed);
 	op->fn(L);
 	L.ops[op->id]++;
 	L.cur_op.store(-1, std::memory_order_relaxed);
 	L.ops_done.store(L.ops_done.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
+void online()
+{
+	if (dslab_rcu_online() != 0)
+		error("dslab_rcu_online on lcore %u: rte_errno %d", rte_lcore_id(), rte_errno);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1323,6 +1608,9 @@ struct Figures {
 	uint64_t sheaf_slots = 0, tomb_checked = 0;
 	uint64_t peak_bytes_held = 0;
 	uint64_t peak_pending_rcu = 0; /* one cache's objects_pending_rcu */
+	uint64_t peak_published = 0;
+	unsigned dying_at_end = 0;
+	uint64_t peak_pending_all = 0, sum_pending = 0, samples = 0; /* sample_pending() */
 	uint64_t sum_objects_in_use_checked = 0;
 	uint64_t pause_cycles = 0, pause_max = 0; /* request to resume */
 } g_fig;
@@ -1392,13 +1680,17 @@ void pause_check()
 		error("dslab_cache_walk lists %u caches, the soak knows %u", listed, ncaches);
 	g_fig.peak_bytes_held = std::max(g_fig.peak_bytes_held, bytes);
 
-	/* 2. The soak's own books: registry == pools + rings. */
-	int64_t held = 0;
+	/* 2. The soak's own books: registry == pools + rings + published. */
+	int64_t held = 0, published = 0;
 	for (unsigned lc = 0; lc < kLcores; lc++)
 		held += (int64_t)g_lc[lc].pool.size() + (int64_t)ring_count_to(lc);
-	if (held != g_live.load())
+	for (const auto &slot : g_pub)
+		published += slot.load(std::memory_order_relaxed) != nullptr;
+	g_fig.peak_published = std::max(g_fig.peak_published, (uint64_t)published);
+	if (held + published != g_live.load())
 		error("check %" PRIu64 ": registry has %" PRId64 " live, lcores hold %" PRId64
-		      " (pools + rings)", g_fig.checks, g_live.load(), held);
+		      " (pools + rings) and %" PRId64 " are published", g_fig.checks, g_live.load(), held,
+		      published);
 
 	/* 3. Sheaves: no live object, no duplicate, no foreign object. */
 	std::unordered_set<const void *> seen;
@@ -1438,6 +1730,9 @@ std::atomic<bool> g_sig_hold{false};
 
 void pause_all_and_check()
 {
+	/* Offline while the others park (see maybe_park). */
+	drop_refs(g_lc[rte_lcore_id()]);
+	dslab_rcu_offline();
 	g_sig_hold.store(true, std::memory_order_release);
 	uint64_t gen = g_req_gen.load(std::memory_order_relaxed) + 1;
 	g_req_gen.store(gen, std::memory_order_release);
@@ -1457,6 +1752,19 @@ void pause_all_and_check()
 			}
 		}
 	}
+	/* dslab's reaper (dslab_cache_destroy_async) may still be running a
+	 * barrier that moves objects between rings, batches and slabs: let it
+	 * finish (every lcore is offline, it waits for none) so that the
+	 * counters read below are one snapshot. */
+	while (dslab_caches_dying() != 0) {
+		relax(spins);
+		if (rte_get_timer_cycles() - start > kStuckSeconds * hz) {
+			error("%u caches destroyed with dslab_cache_destroy_async() not reaped for %" PRIu64
+			      " s with every lcore offline: stuck", dslab_caches_dying(), kStuckSeconds);
+			fflush(stdout);
+			_exit(2);
+		}
+	}
 	pause_check();
 	if (g_fig.checks == 1 && !g_opt.inject.empty())
 		g_inject_armed.store(true, std::memory_order_relaxed);
@@ -1465,6 +1773,7 @@ void pause_all_and_check()
 	uint64_t took = rte_get_timer_cycles() - start;
 	g_fig.pause_cycles += took;
 	g_fig.pause_max = std::max(g_fig.pause_max, took);
+	online();
 }
 
 void maybe_park(Lcore &L)
@@ -1473,10 +1782,16 @@ void maybe_park(Lcore &L)
 	if (gen == L.seen_gen)
 		return;
 	L.seen_gen = gen;
+	/* A parked lcore holds no reference and reports nothing: offline, so
+	 * that a barrier running on another lcore (or the reaper) does not
+	 * wait for it while that lcore has not parked yet. */
+	drop_refs(L);
+	dslab_rcu_offline();
 	L.ack.store(gen, std::memory_order_release);
 	unsigned spins = 0;
 	while (g_done_gen.load(std::memory_order_acquire) < gen)
 		relax(spins);
+	online();
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1484,10 +1799,13 @@ void maybe_park(Lcore &L)
 
 void end_phase(Lcore &L)
 {
+	drop_refs(L);
 	g_arrive_a.fetch_add(1, std::memory_order_acq_rel);
 	unsigned spins = 0;
 	while (g_arrive_a.load(std::memory_order_acquire) < kLcores) {
 		drain_inbox(L);
+		/* Still online: answer a barrier another lcore's last op runs. */
+		dslab_quiescent();
 		relax(spins);
 	}
 	/* Nobody sends any more: what is in the ring is all there will be. */
@@ -1498,7 +1816,16 @@ void end_phase(Lcore &L)
 		pool_remove(L, L.pool.size() - 1);
 		release(L, o);
 	}
+	/* This lcore's share of the published objects. */
+	for (unsigned i = L.id; i < kPubSlots; i += kLcores) {
+		void *p = g_pub[i].exchange(nullptr, std::memory_order_acq_rel);
+		if (p != nullptr)
+			retire_published(L, p);
+	}
 	priv_destroy(L);
+	/* Offline before the flush: its rcu sheaves are handed over, and the
+	 * final barrier waits for no lcore that has stopped. */
+	dslab_rcu_offline();
 	/* Flush this lcore's sheaves (and the barns) of every cache. */
 	for (unsigned t = 0; t < g_nshared + g_nkmalloc; t++)
 		(void)dslab_cache_shrink(g_track[t].cache.load(std::memory_order_relaxed));
@@ -1643,6 +1970,7 @@ int worker_main(void *)
 	unsigned spins = 0;
 	while (!g_go.load(std::memory_order_acquire))
 		relax(spins);
+	online();
 	sig_start(L);
 	for (;;) {
 		maybe_park(L);
@@ -1658,17 +1986,37 @@ int worker_main(void *)
 
 double g_elapsed;
 
+/* Objects waiting for a grace period, all tracked caches, every ms. */
+void sample_pending()
+{
+	uint64_t pending = 0;
+	for (unsigned t = 0; t < g_ntrack; t++) {
+		dslab_cache *c = g_track[t].cache.load(std::memory_order_acquire);
+		struct dslab_cache_stats s;
+		if (c != nullptr && g_track[t].tkind != T_PRIVATE && dslab_cache_stats(c, &s) == 0)
+			pending += s.objects_pending_rcu;
+	}
+	g_fig.peak_pending_all = std::max(g_fig.peak_pending_all, pending);
+	g_fig.sum_pending += pending;
+	g_fig.samples++;
+}
+
 void main_loop(Lcore &L)
 {
 	uint64_t hz = rte_get_timer_hz(), start = rte_get_timer_cycles();
 	uint64_t deadline = g_opt.seconds > 0 ? start + (uint64_t)(g_opt.seconds * (double)hz) : UINT64_MAX;
 	uint64_t period = g_opt.check_ms * hz / 1000;
-	uint64_t next_check = start + period, next_report = start + 10 * hz;
+	uint64_t next_check = start + period, next_report = start + 10 * hz, next_sample = start;
+	online();
 	sig_start(L);
 	for (;;) {
 		for (unsigned k = 0; k < 32; k++)
 			step(L);
 		uint64_t now = rte_get_timer_cycles();
+		if (now >= next_sample) {
+			sample_pending();
+			next_sample = now + hz / 1000;
+		}
 		if (now >= next_check) {
 			pause_all_and_check();
 			next_check = rte_get_timer_cycles() + period;
@@ -1708,9 +2056,21 @@ void add_stats(struct dslab_cache_stats &a, const struct dslab_cache_stats &b)
 
 uint64_t final_checks()
 {
-	/* Every object handed to kvfree_rcu is freed after a barrier (no lcore
-	 * is an rcu reader here, so it cannot wait on itself). */
+	/* Every object handed to kfree_rcu is freed after a barrier (every
+	 * lcore has gone offline: none is waited for). */
 	dslab_rcu_barrier();
+	for (const auto &slot : g_pub)
+		if (slot.load() != nullptr)
+			error("end: a published object is still in its slot");
+	/* Caches destroyed with dslab_cache_destroy_async() are reaped after
+	 * their barrier; a leak there would have been logged (an error). */
+	uint64_t hz = rte_get_timer_hz(), t0 = rte_get_timer_cycles();
+	while (dslab_caches_dying() != 0 && rte_get_timer_cycles() - t0 < 60 * hz)
+		usleep(1000);
+	g_fig.dying_at_end = dslab_caches_dying();
+	if (g_fig.dying_at_end != 0)
+		error("end: %u caches destroyed with dslab_cache_destroy_async() not reaped after 60 s",
+		      g_fig.dying_at_end);
 	for (unsigned t = 0; t < g_ntrack; t++) {
 		dslab_cache *c = g_track[t].cache.load();
 		if (c == nullptr)
@@ -1880,7 +2240,27 @@ void print_figures(uint64_t end_bytes)
 	       "large regions peak %s\n", human(g_fig.peak_bytes_held).c_str(),
 	       human((uint64_t)g_peak_large_bytes.load()).c_str());
 	printf("peak pending: %" PRIu64 " objects of one cache waiting for a grace period "
-	       "(dslab_kvfree_rcu, sampled at each pause check)\n", g_fig.peak_pending_rcu);
+	       "(objects_pending_rcu, sampled at each pause check); all shared and kmalloc caches, "
+	       "sampled every ms: peak %" PRIu64 ", mean %.0f\n", g_fig.peak_pending_rcu,
+	       g_fig.peak_pending_all,
+	       g_fig.samples ? (double)g_fig.sum_pending / (double)g_fig.samples : 0.0);
+	{
+		uint64_t taken = 0, checks = 0, pub = 0, ret = 0;
+		for (auto &L : g_lc) {
+			taken += L.refs_taken;
+			checks += L.ref_checks;
+			pub += L.published;
+			ret += L.retired;
+		}
+		printf("rcu readers: 4 online lcores took %" PRIu64 " references to published objects "
+		       "and checked them %" PRIu64 " times before their quiescent states (%" PRIu64
+		       " found changed); %" PRIu64 " objects published, %" PRIu64 " retired by "
+		       "kfree_rcu/kvfree_rcu/kfree_rcu_nolock, %" PRIu64 " published at most\n",
+		       taken, checks, g_ref_failures.load(), pub, ret, g_fig.peak_published);
+		printf("caches destroyed: %" PRIu64 " with dslab_cache_destroy, %" PRIu64
+		       " with dslab_cache_destroy_async (%u not reaped at the end)\n", ops[OP_PRIV_DESTROY],
+		       ops[OP_PRIV_DESTROY_ASYNC], g_fig.dying_at_end);
+	}
 	printf("bytes held at the end: %s (kmalloc caches after shrink; other caches destroyed)\n",
 	       human(end_bytes).c_str());
 	printf("library counters, shared + kmalloc caches (private caches not included):\n ");
@@ -1898,7 +2278,9 @@ void print_figures(uint64_t end_bytes)
 			      "sheaf_refill", "sheaf_flush", "alloc_node_remote",
 			      g_opt.remote == DSLAB_REMOTE_RING ? "free_remote_ring" : "free_remote_node",
 			      "alloc_slowpath", "free_slowpath", "sheaf_prefill_fast", "sheaf_prefill_slow",
-			      "sheaf_prefill_oversize", "sheaf_return_fast", "sheaf_return_slow", "free_slab"};
+			      "sheaf_prefill_oversize", "sheaf_return_fast", "sheaf_return_slow", "free_slab",
+			      "free_rcu_sheaf", "free_rcu_sheaf_fail", "rcu_sheaf_submit", "rcu_sheaf_reclaim",
+			      "rcu_reclaimed", "free_nolock_deferred", "free_deferred_done"};
 	std::string missing;
 #define SOAK_MISS_(name, doc)                                                    \
 	for (const char *w : want)                                               \
@@ -1977,6 +2359,8 @@ int main(int argc, char **argv)
 		}
 		g_track[g_ntrack].tkind = T_SHARED;
 		g_track[g_ntrack].zero = sp.flags & DSLAB_CACHE_ZERO;
+		if (strcmp(sp.name, "soak-rcu-120") == 0)
+			g_trcu = g_ntrack;
 		track_set(g_ntrack++, c);
 	}
 	g_nshared = g_ntrack;
