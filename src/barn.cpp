@@ -161,4 +161,120 @@ void barn_drain(dslab_cache_impl *c, int socket)
 	}
 }
 
+/*
+ * Threads with no lcore id have no sheaves of their own; they share one per
+ * cache and socket under Barn::shared_lock, and exchange it with the barn as
+ * an lcore would its main (full for empty on allocation, full out on free),
+ * so that objects move between them and the lcores in whole sheaves. Like
+ * an rte_mempool without cache, but a sheaf away from the slabs. Lock order:
+ * shared_lock > Barn::lock, Node::lock. Counted in the shared slot
+ * (alloc_slowpath / free_slowpath for the objects).
+ */
+namespace {
+
+/* Make the shared sheaf non-empty; false when no object can be had. */
+bool shared_fill(dslab_cache_impl *c, Barn *b, int socket, unsigned lc)
+{
+	dslab_sheaf *full = barn_get_full(c, lc, socket);
+	if (full != nullptr) {
+		if (b->shared != nullptr)
+			barn_put_empty(c, lc, b->shared);
+		b->shared = full;
+		return true;
+	}
+	if (b->shared == nullptr && (b->shared = sheaf_alloc(c, lc, socket, c->capacity)) == nullptr)
+		return false;
+	sheaf_refill(c, lc, b->shared, c->capacity);
+	return b->shared->size != 0;
+}
+
+/* Make room in the shared sheaf; false when there is no sheaf at all. */
+bool shared_room(dslab_cache_impl *c, Barn *b, int socket, unsigned lc)
+{
+	dslab_sheaf *s = b->shared;
+	if (s != nullptr && s->size == s->capacity) {
+		if (barn_put_full(c, lc, s)) {
+			b->shared = nullptr;
+		} else {
+			sheaf_flush(c, lc, s);
+			return true;
+		}
+	}
+	if (b->shared == nullptr) {
+		b->shared = barn_get_empty(c, lc, socket);
+		if (b->shared == nullptr)
+			b->shared = sheaf_alloc(c, lc, socket, c->capacity);
+	}
+	return b->shared != nullptr;
+}
+
+} // namespace
+
+unsigned shared_alloc(dslab_cache_impl *c, int socket, unsigned n, void **objs)
+{
+	Barn *b = c->barn[socket];
+	unsigned lc = rte_lcore_id(), got = 0;
+	{
+		Guard<SpinLock> g(b->shared_lock);
+		while (got < n) {
+			dslab_sheaf *s = b->shared;
+			if ((s == nullptr || s->size == 0) && !shared_fill(c, b, socket, lc))
+				break;
+			s = b->shared;
+			unsigned k = RTE_MIN(s->size, n - got);
+			for (unsigned i = 0; i < k; i++)
+				objs[got + i] = s->objects[s->size - 1 - i];
+			s->size -= k;
+			got += k;
+		}
+	}
+	if (got == n)
+		return n;
+	/* Out of memory (or no sheaf to be had): from the slabs, all or none. */
+	got += node_alloc(c, socket, n - got, objs + got);
+	if (got == n)
+		return n;
+	if (got != 0)
+		shared_free(c, socket, got, objs);
+	return 0;
+}
+
+void shared_free(dslab_cache_impl *c, int socket, unsigned n, void *const *objs)
+{
+	Barn *b = c->barn[socket];
+	unsigned lc = rte_lcore_id(), done = 0;
+	{
+		Guard<SpinLock> g(b->shared_lock);
+		while (done < n) {
+			dslab_sheaf *s = b->shared;
+			if ((s == nullptr || s->size == s->capacity) && !shared_room(c, b, socket, lc))
+				break;
+			s = b->shared;
+			unsigned k = RTE_MIN(s->capacity - s->size, n - done);
+			for (unsigned i = 0; i < k; i++)
+				s->objects[s->size + i] = objs[done + i];
+			s->size += k;
+			done += k;
+		}
+	}
+	if (done < n) /* no memory for a sheaf: straight to the slabs */
+		node_free(c, socket, n - done, objs + done);
+}
+
+void shared_flush(dslab_cache_impl *c, int socket)
+{
+	Barn *b = c->barn[socket];
+	dslab_sheaf *s;
+	{
+		Guard<SpinLock> g(b->shared_lock);
+		s = b->shared;
+		b->shared = nullptr;
+	}
+	if (s != nullptr) {
+		unsigned lc = rte_lcore_id();
+		sheaf_flush(c, lc, s);
+		sheaf_free(c, lc, s);
+	}
+}
+
 } // namespace dslab

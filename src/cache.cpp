@@ -244,6 +244,7 @@ void cache_reap(dslab_cache_impl *c)
 	for (int s = 0; s < RTE_MAX_NUMA_NODES; s++) {
 		if (c->node[s] == nullptr)
 			continue;
+		shared_flush(c, s);
 		barn_drain(c, s);
 		leaked += node_destroy(c, s);
 	}
@@ -439,6 +440,7 @@ extern "C" size_t dslab_cache_shrink(struct dslab_cache *cache)
 	for (int s = 0; s < RTE_MAX_NUMA_NODES; s++) {
 		if (c->node[s] == nullptr)
 			continue;
+		shared_flush(c, s);
 		barn_drain(c, s);
 		node_shrink(c, s);
 		after += node_released(c, s);

@@ -148,11 +148,11 @@ struct dslab_cache_args {
 struct dslab_cache_stats {
 #define DSLAB_STATS_FIELDS(X) \
 	X(alloc_cpu_sheaf, "objects allocated from an lcore's main sheaf") \
-	X(alloc_slowpath, "objects allocated straight from slabs (no lcore id, no sheaves, remote socket)") \
+	X(alloc_slowpath, "objects allocated off the lcore sheaves: threads with no lcore id (a shared sheaf per socket), caches without sheaves (slabs)") \
 	X(alloc_node_remote, "objects allocated with dslab_alloc_node() from another socket") \
 	X(alloc_from_sheaf, "objects allocated from prefilled sheaves") \
 	X(free_cpu_sheaf, "objects freed into an lcore's main sheaf") \
-	X(free_slowpath, "objects freed straight to slabs (no lcore id, no sheaves)") \
+	X(free_slowpath, "objects freed off the lcore sheaves: threads with no lcore id (a shared sheaf per socket), caches without sheaves (slabs)") \
 	X(free_remote_node, "objects of another socket sent home (never into local sheaves)") \
 	X(free_rcu_sheaf, "kfree_rcu() objects put in an rcu sheaf") \
 	X(free_rcu_sheaf_fail, "kfree_rcu() objects that took the fallback path") \
@@ -321,9 +321,10 @@ const char *dslab_cache_name(const struct dslab_cache *cache);
 size_t dslab_cache_obj_size(const struct dslab_cache *cache);
 
 /**
- * Give memory back: flush the barns and the calling lcore's sheaves to the
- * slabs, free chunks whose slabs are all empty and release the pages of
- * empty slabs in mmap'd chunks. Other lcores' sheaves are left alone.
+ * Give memory back: flush the barns, the calling lcore's sheaves and the
+ * shared sheaves of threads with no lcore id to the slabs, free chunks whose
+ * slabs are all empty and release the pages of empty slabs in mmap'd chunks.
+ * Other lcores' sheaves are left alone.
  *
  * @return bytes given back to the memory source or the OS.
  * Thread safety: any thread.

@@ -265,6 +265,10 @@ struct alignas(RTE_CACHE_LINE_SIZE) Barn {
 	dslab_sheaf *empty;
 	uint32_t nr_full;
 	uint32_t nr_empty;
+	/* The sheaf that threads with no lcore id share (barn.cpp): its own
+	 * line and lock, taken before the barn's and the node's. */
+	alignas(RTE_CACHE_LINE_SIZE) SpinLock shared_lock;
+	dslab_sheaf *shared;
 };
 
 } // namespace dslab
@@ -349,6 +353,12 @@ bool barn_put_full(dslab_cache_impl *c, unsigned lc, dslab_sheaf *s);
 void barn_put_empty(dslab_cache_impl *c, unsigned lc, dslab_sheaf *s);
 /* Flush every full sheaf and free every empty one. */
 void barn_drain(dslab_cache_impl *c, int socket);
+/* Threads with no lcore id, caches with sheaves: the socket's shared sheaf.
+ * shared_alloc: n objects or 0 (nothing taken). shared_flush: its objects
+ * to the slabs, the sheaf freed (shrink, destroy). */
+unsigned shared_alloc(dslab_cache_impl *c, int socket, unsigned n, void **objs);
+void shared_free(dslab_cache_impl *c, int socket, unsigned n, void *const *objs);
+void shared_flush(dslab_cache_impl *c, int socket);
 Barn *barn_create();
 
 /* pcs.cpp */

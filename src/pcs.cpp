@@ -123,13 +123,34 @@ void *alloc_direct(dslab_cache_impl *c, unsigned lc, int socket, Stat st)
 	return obj;
 }
 
+/* A thread with no lcore id: the socket's shared sheaf (barn.cpp); an
+ * lcore of a cache without sheaves: the slabs. */
+void *alloc_unbound(dslab_cache_impl *c, unsigned lc)
+{
+	if (lc < RTE_MAX_LCORE || c->capacity == 0)
+		return alloc_direct(c, lc, topo_caller_socket(), STAT_alloc_slowpath);
+	void *obj;
+	if (shared_alloc(c, topo_caller_socket(), 1, &obj) == 0) {
+		stat_add(c, lc, STAT_alloc_fail, 1);
+		rte_errno = ENOMEM;
+		return nullptr;
+	}
+	stat_add(c, lc, STAT_alloc_slowpath, 1);
+	return obj;
+}
+
 /* Free an object known to be a live object of c on the given socket. */
 void free_one(dslab_cache_impl *c, void *obj, int socket)
 {
 	unsigned lc = rte_lcore_id();
 
 	if (lc >= RTE_MAX_LCORE) {
-		node_free(c, socket, 1, &obj);
+		/* Into its own socket's shared sheaf: sheaves hold one socket's
+		 * objects, those of threads with no lcore id too. */
+		if (c->capacity != 0)
+			shared_free(c, socket, 1, &obj);
+		else
+			node_free(c, socket, 1, &obj);
 		stat_add(c, lc, STAT_free_slowpath, 1);
 		return;
 	}
@@ -259,7 +280,7 @@ extern "C" void *dslab_alloc_slow(struct dslab_cache *cache, unsigned flags)
 	dslab_cache_impl *c = cache->impl;
 	unsigned lc = rte_lcore_id();
 	if (lc >= RTE_MAX_LCORE || !pcs_ready(c, &cache->pcs[lc], lc))
-		return alloc_direct(c, lc, topo_caller_socket(), STAT_alloc_slowpath);
+		return alloc_unbound(c, lc);
 
 	dslab_pcs *p = &cache->pcs[lc];
 	if (p->main_size == 0 && !replace_empty_main(c, p, lc)) {
@@ -301,13 +322,21 @@ extern "C" unsigned dslab_alloc_bulk_slow(struct dslab_cache *cache, unsigned fl
 
 	if (lc >= RTE_MAX_LCORE || !pcs_ready(c, &cache->pcs[lc], lc)) {
 		int socket = topo_caller_socket();
-		unsigned got = node_alloc(c, socket, n, objs);
-		if (got < n) {
-			if (got != 0)
-				node_free(c, socket, got, objs);
-			stat_add(c, lc, STAT_alloc_fail, 1);
-			rte_errno = ENOMEM;
-			return 0;
+		if (lc >= RTE_MAX_LCORE && c->capacity != 0) {
+			if (shared_alloc(c, socket, n, objs) == 0) {
+				stat_add(c, lc, STAT_alloc_fail, 1);
+				rte_errno = ENOMEM;
+				return 0;
+			}
+		} else {
+			unsigned got = node_alloc(c, socket, n, objs);
+			if (got < n) {
+				if (got != 0)
+					node_free(c, socket, got, objs);
+				stat_add(c, lc, STAT_alloc_fail, 1);
+				rte_errno = ENOMEM;
+				return 0;
+			}
 		}
 		stat_add(c, lc, STAT_alloc_slowpath, n);
 	} else {

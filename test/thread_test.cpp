@@ -2,8 +2,9 @@
  * Copyright(c) 2026 The dslab authors
  */
 /*
- * Threads that are not EAL lcores: a plain std::thread (no lcore id) goes
- * straight to the slabs (alloc_slowpath / free_slowpath); a thread registered
+ * Threads that are not EAL lcores: a plain std::thread (no lcore id) shares
+ * a sheaf per socket with the others, under a lock, exchanged through the
+ * barn (alloc_slowpath / free_slowpath); a thread registered
  * with rte_thread_register() gets an lcore id and sheaves, flushed back when
  * it unregisters.
  */
@@ -25,7 +26,7 @@ namespace {
 
 using namespace dslab_test;
 
-TEST(Threads, NoLcoreIdGoesToSlabs)
+TEST(Threads, NoLcoreIdUsesSharedSheaf)
 {
 	CachePtr cp = make_cache("thr_nolcore", 64, DSLAB_SHEAF_CAPACITY_AUTO);
 	ASSERT_TRUE(cp);
@@ -57,18 +58,70 @@ TEST(Threads, NoLcoreIdGoesToSlabs)
 		dslab_kfree(k);
 	});
 	t.join();
-	expect_counters(delta(stats_of(c), s0), {{"alloc_slowpath", 150}, {"free_slowpath", 150}, {"alloc_slab", 1}},
+	expect_counters(delta(stats_of(c), s0),
+			{{"alloc_slowpath", 150}, {"free_slowpath", 150}, {"alloc_slab", 1},
+			 {"sheaf_alloc", kAny}, {"sheaf_refill", kAny}, {"barn_get", kAny},
+			 {"barn_get_fail", kAny}, {"barn_put", kAny}},
 			"thread with no lcore id");
 	expect_counters(delta(stats_of(k384), k0),
-			{{"alloc_slowpath", 1}, {"free_slowpath", 1}, {"alloc_slab", kAny}, {"free_slab", kAny}},
+			{{"alloc_slowpath", 1}, {"free_slowpath", 1}, {"alloc_slab", kAny}, {"free_slab", kAny},
+			 {"sheaf_alloc", kAny}, {"sheaf_refill", kAny}, {"barn_get_fail", kAny}},
 			"kmalloc from a thread with no lcore id");
+	struct dslab_cache_stats s = stats_of(c);
+	EXPECT_EQ(s.objects_in_use, 0u);
+	EXPECT_GT(s.objects_in_sheaves, 0u) << "the threads' shared sheaf and the barn keep objects";
+	dslab_cache_shrink(c);
+	s = stats_of(c);
+	EXPECT_EQ(s.objects_in_sheaves, 0u) << "shrink flushes the shared sheaf";
+	EXPECT_EQ(s.sheaf_free, s.sheaf_alloc);
+}
+
+/* The shared sheaf of threads with no lcore id goes through the barn like
+ * an lcore's main: path by path, with 8-object sheaves. */
+TEST(Threads, NoLcoreIdSheafPathsAndBarn)
+{
+	CachePtr cp = make_cache("thr_paths", 64, 8);
+	ASSERT_TRUE(cp);
+	dslab_cache *c = cp.get();
+	std::vector<void *> got(9);
+	std::thread t([&] {
+		step(c, "first alloc: a new sheaf, refilled from a new slab",
+		     {{"alloc_slowpath", 1}, {"barn_get_fail", 1}, {"sheaf_alloc", 1}, {"sheaf_refill", 1},
+		      {"alloc_slab", 1}},
+		     [&] { ASSERT_NE(got[0] = dslab_alloc(c, 0), nullptr); });
+		step(c, "7 more: from the shared sheaf", {{"alloc_slowpath", 7}}, [&] {
+			for (int i = 1; i < 8; i++)
+				ASSERT_NE(got[i] = dslab_alloc(c, 0), nullptr);
+		});
+		step(c, "9th: empty, no full sheaf in the barn: refilled",
+		     {{"alloc_slowpath", 1}, {"barn_get_fail", 1}, {"sheaf_refill", 1}},
+		     [&] { ASSERT_NE(got[8] = dslab_alloc(c, 0), nullptr); });
+		step(c, "9 frees: the sheaf fills, goes to the barn full, a new empty one takes the rest",
+		     {{"free_slowpath", 9}, {"barn_put", 1}, {"barn_get_fail", 1}, {"sheaf_alloc", 1}}, [&] {
+			     for (void *p : got)
+				     dslab_free(c, p);
+		     });
+	});
+	t.join();
+	std::set<void *> freed(got.begin(), got.end());
+	/* This lcore's sheaves are empty: its allocation takes the full sheaf
+	 * the thread put in the barn, no slab. */
+	void *p = nullptr;
+	step(c, "lcore alloc: the threads' full sheaf from the barn",
+	     {{"alloc_cpu_sheaf", 1}, {"barn_get", 1}, {"sheaf_alloc", kAny}},
+	     [&] { ASSERT_NE(p = dslab_alloc(c, 0), nullptr); });
+	EXPECT_EQ(freed.count(p), 1u) << "an object the thread freed";
+	dslab_free(c, p);
+	dslab_cache_shrink(c);
+	std::thread t2([&] { dslab_cache_shrink(c); });
+	t2.join();
 	struct dslab_cache_stats s = stats_of(c);
 	EXPECT_EQ(s.objects_in_use, 0u);
 	EXPECT_EQ(s.objects_in_sheaves, 0u);
 }
 
-/* Several threads with no lcore id at once: the slabs' lock keeps them
- * apart (each object's contents are checked before it is freed). */
+/* Several threads with no lcore id at once: the shared sheaf's lock keeps
+ * them apart (each object's contents are checked before it is freed). */
 TEST(Threads, ConcurrentThreadsWithoutLcoreId)
 {
 	CachePtr cp = make_cache("thr_conc", 128, DSLAB_SHEAF_CAPACITY_AUTO);
