@@ -9,6 +9,7 @@
  */
 #include <algorithm>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -149,6 +150,40 @@ TEST_F(Fault, NoSheavesFallsBackToSlabs)
 	s = stats_of(c);
 	EXPECT_EQ(s.alloc_cpu_sheaf, 1u);
 	EXPECT_EQ(s.free_cpu_sheaf, 1u);
+	dslab_cache_destroy(c);
+}
+
+/* Threads with no lcore id: with no memory for their shared sheaf they are
+ * served by the slabs; when memory for sheaves returns, by the sheaf. */
+TEST_F(Fault, NoLcoreIdWithoutSheavesUsesSlabs)
+{
+	dslab_cache_args a{};
+	a.sheaf_capacity = 8;
+	dslab_cache *c = dslab_cache_create("fault_nolcore", 64, &a);
+	ASSERT_NE(c, nullptr);
+	std::thread t([&] {
+		ASSERT_EQ(dslab_fault_set(DSLAB_FAULT_SHEAF, 0, UINT64_MAX), 0);
+		std::vector<void *> v(20);
+		ASSERT_EQ(dslab_alloc_bulk(c, 0, 20, v.data()), 20u);
+		std::set<void *> u(v.begin(), v.end());
+		EXPECT_EQ(u.size(), 20u);
+		for (void *p : v)
+			dslab_free(c, p);
+		struct dslab_cache_stats s = stats_of(c);
+		EXPECT_EQ(s.sheaf_alloc, 0u);
+		EXPECT_EQ(s.objects_in_use, 0u);
+		EXPECT_EQ(s.objects_in_sheaves, 0u) << "no sheaf: all went to the slabs";
+		ASSERT_EQ(dslab_fault_set(DSLAB_FAULT_SHEAF, 0, 0), 0);
+		void *p = dslab_alloc(c, 0);
+		ASSERT_NE(p, nullptr);
+		dslab_free(c, p);
+		s = stats_of(c);
+		EXPECT_EQ(s.sheaf_alloc, 1u);
+		EXPECT_EQ(s.objects_in_sheaves, 8u) << "the shared sheaf, refilled";
+		EXPECT_EQ(s.alloc_slowpath, 21u);
+		EXPECT_EQ(s.free_slowpath, 21u);
+	});
+	t.join();
 	dslab_cache_destroy(c);
 }
 
