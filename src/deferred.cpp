@@ -26,6 +26,11 @@
  * atomic counter slot, as a busy lcore's own slot may be in the middle of
  * a plain update; the free itself is counted when done, by the path it
  * takes then.
+ *
+ * A kfree_rcu_nolock of another socket's object on an online lcore goes
+ * home by ring (remote.cpp, rcu entries): from the nolock call itself when
+ * the lcore is not busy (in its own counter slot), else from the deferred
+ * run; it stays a deferred free until its home lcore takes it.
  */
 #include <cstring>
 
@@ -103,9 +108,22 @@ void run_list(uintptr_t w, unsigned lc)
 		if (w & kRcuTag) {
 			auto *h = reinterpret_cast<dslab_rcu_head *>(w & ~kRcuTag);
 			memcpy(&w, &h->next, sizeof(w));
-			Chunk *ch = pm_chunk(h->obj);
-			if (ch != nullptr && ch->pub.cache != nullptr)
+			uintptr_t e = dslab_pm_entry_(h->obj);
+			Chunk *ch = reinterpret_cast<Chunk *>(e & ~(uintptr_t)DSLAB_PM_TAG_MASK);
+			if (ch != nullptr && ch->pub.cache != nullptr) {
+				/* Another socket's object, on its own online
+				 * lcore: home by ring, still deferred
+				 * (remote.cpp); not in a barrier's run of
+				 * another lcore's list (lc is then the
+				 * barrier's caller, whose batch it sends
+				 * anyway: equally covered). */
+				if (lc == rte_lcore_id() && rcu_caller_online() &&
+				    remote_send_rcu(lc, e & DSLAB_PM_TAG_MASK, h, true)) {
+					stat_add(ch->impl, lc, STAT_free_rcu_remote_ring, 1);
+					continue;
+				}
 				stat_add(ch->impl, lc, STAT_free_deferred_done, 1);
+			}
 			rcu_free_verified(h->obj, h);
 			continue;
 		}
@@ -292,6 +310,16 @@ extern "C" void dslab_kfree_rcu_nolock_head(void *obj, struct dslab_rcu_head *he
 			p->rcu_objs[n] = obj;
 			p->rcu_size = n + 1;
 			DSLAB_STAT_ADD_(p->free_rcu_sheaf, 1);
+			return;
+		}
+		/* Another socket's object, on an online lcore (whose
+		 * batches a barrier asks for): home by ring, a deferred
+		 * free done there; unless it would fill the batch, as
+		 * sending may wait. */
+		head->obj = obj;
+		if (rcu_caller_online() && remote_send_rcu(lc, e & DSLAB_PM_TAG_MASK, head, false)) {
+			stat_add(c, lc, STAT_free_nolock_deferred, 1);
+			stat_add(c, lc, STAT_free_rcu_remote_ring, 1);
 			return;
 		}
 	}

@@ -180,11 +180,12 @@ struct dslab_cache_stats {
 	X(alloc_nolock, "objects allocated by dslab_kmalloc_nolock()") \
 	X(alloc_nolock_fail, "dslab_kmalloc_nolock() calls that returned NULL (busy lcore, lock held elsewhere, no free object)") \
 	X(free_nolock, "objects dslab_kfree_nolock() freed at once (lcore's main sheaf, or slab of a thread with no lcore id)") \
-	X(free_nolock_deferred, "*_nolock frees deferred to a safe point (kfree_rcu_nolock ones included)") \
+	X(free_nolock_deferred, "*_nolock frees deferred to a safe point (kfree_rcu_nolock ones included, and those sent home by ring: done when their home takes them)") \
 	X(free_deferred_done, "deferred frees done at a safe point (each then counted by the path it took)") \
 	X(free_remote_ring, "objects of another socket sent home in a ring batch") \
 	X(remote_ring_full, "ring-batched objects that found the home ring full and went to its slabs") \
-	X(remote_ring_drained, "objects taken home from the socket's ring into its slabs")
+	X(remote_ring_drained, "objects taken home from the socket's ring into its slabs") \
+	X(free_rcu_remote_ring, "kfree_rcu_nolock() objects of another socket sent home in a ring batch (ring mode); deferred frees until the home socket hands them to kfree_rcu")
 #define DSLAB_STATS_DECLARE_(name, doc) uint64_t name;
 	DSLAB_STATS_FIELDS(DSLAB_STATS_DECLARE_)
 #undef DSLAB_STATS_DECLARE_

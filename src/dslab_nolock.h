@@ -75,6 +75,10 @@ void *dslab_kmalloc_nolock(size_t size, unsigned flags, int socket);
  * sheaf only when the lcore is not inside dslab, the object is local and
  * the sheaf has room; otherwise the free is deferred (linked through
  * @p head) to the lcore's next safe point, where it is handed to kfree_rcu.
+ * In DSLAB_REMOTE_RING mode another socket's object freed on an lcore
+ * online in dslab's QSBR goes home by ring instead (from this call when the
+ * lcore is not inside dslab, else from the safe point): the home socket's
+ * lcore that takes it from the ring hands it to kfree_rcu there.
  * Its grace period starts no earlier than this call, so it is never cut.
  * Thread safety: any context, async-signal-safe.
  */

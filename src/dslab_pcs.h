@@ -12,8 +12,12 @@
  *
  * Fast-path budget (mimalloc style): alloc is one TLS read, one cache line of
  * the lcore's own (struct dslab_pcs), one load from the sheaf; free adds one
- * page-map load to learn the object's socket. No atomic read-modify-write,
- * no fence, no lock. Everything else returns into a *_slow() function.
+ * page-map load to learn the object's socket. A free of another socket's
+ * object (ring mode) appends it to the lcore's batch for that socket
+ * (struct dslab_remote_lcore: a line of slot pointers and a slot line,
+ * and the counter on the pcs's second line, all the lcore's own). No atomic
+ * read-modify-write, no fence, no lock. Everything else returns into a
+ * *_slow() function.
  *
  * Invariant: an lcore's sheaves hold only objects of that lcore's socket
  * (the free fast path compares the page-map tag with pcs.socket_tag).
@@ -99,7 +103,33 @@ struct dslab_pcs {
 	uint32_t rcu_limit;   /**< fast path while rcu_size < rcu_limit, 0: slow */
 	struct dslab_sheaf *rcu_free; /**< batching kfree_rcu, or NULL */
 	uint64_t free_rcu_sheaf;      /**< counter */
+	/** Counter of the inline remote free: on the lcore's own line, not
+	 *  behind cache->impl->stats (two more dependent loads). */
+	uint64_t free_remote_ring;
 } __rte_cache_aligned;
+
+/** Objects per remote-free batch: one rte_ring enqueue sends them home. */
+#define DSLAB_REMOTE_BATCH 32
+
+/**
+ * One lcore's remote-free batches (remote.cpp), reachable from the inline
+ * free. A batch per socket, objs[socket], aligned to its size and filled
+ * downwards: next[tag] is the slot the next object of the socket whose
+ * page-map tag is tag goes into, so the batch holds the slots above it,
+ * and next[tag] is slot 0 (aligned) when one object is missing: that last
+ * one goes out of line, which sends the batch. next[tag] is NULL (also
+ * aligned) for every tag this lcore does not batch: its own socket, a
+ * socket without a ring, direct mode, tags of large regions and of foreign
+ * pointers, before dslab_init(); zeroed memory is "off". Written by its
+ * lcore only, under its busy mark (and by fini and the lcore uninit
+ * callback, when it cannot run).
+ */
+struct dslab_remote_lcore {
+	void **next[DSLAB_PM_TAG_MASK + 1];
+	void *objs[DSLAB_PM_VALID][DSLAB_REMOTE_BATCH]
+		__rte_aligned(DSLAB_REMOTE_BATCH * sizeof(void *));
+} __rte_cache_aligned;
+extern struct dslab_remote_lcore dslab_remote_lcores[RTE_MAX_LCORE];
 
 /**
  * Nonzero while a dslab call that writes per-lcore state runs on this
@@ -236,14 +266,33 @@ dslab_free_entry_(struct dslab_cache *cache, void *obj, uintptr_t e)
 		struct dslab_pcs *p = &cache->pcs[lc];
 		uint32_t prev = dslab_enter_();
 		uint32_t n = p->main_size;
+		uintptr_t t = e & DSLAB_PM_TAG_MASK;
 
-		if (likely((e & DSLAB_PM_TAG_MASK) == p->socket_tag &&
-			   n < p->capacity)) {
-			p->main_objs[n] = obj;
-			p->main_size = n + 1;
-			DSLAB_STAT_ADD_(p->free_cpu_sheaf, 1);
-			dslab_leave_(prev);
-			return;
+		if (likely(t == p->socket_tag)) {
+			if (likely(n < p->capacity)) {
+				p->main_objs[n] = obj;
+				p->main_size = n + 1;
+				DSLAB_STAT_ADD_(p->free_cpu_sheaf, 1);
+				dslab_leave_(prev);
+				return;
+			}
+		} else {
+			/* Another socket's object: into this lcore's batch
+			 * for its home (ring mode). The batch's last slot,
+			 * which sends it, and tags not batched (NULL) go out
+			 * of line. Like the local push, this trusts
+			 * that obj is one of cache's (checked builds verify
+			 * it); the batch itself goes by the page map. */
+			struct dslab_remote_lcore *r = &dslab_remote_lcores[lc];
+			void **q = r->next[t];
+
+			if (likely((uintptr_t)q % (DSLAB_REMOTE_BATCH * sizeof(void *)) != 0)) {
+				*q = obj;
+				r->next[t] = q - 1;
+				DSLAB_STAT_ADD_(p->free_remote_ring, 1);
+				dslab_leave_(prev);
+				return;
+			}
 		}
 		dslab_leave_(prev);
 		dslab_free_other_(cache, obj, e);

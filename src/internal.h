@@ -403,6 +403,14 @@ bool rcu_caller_online();
 void rcu_free_verified(void *obj, dslab_rcu_head *head);
 /* dslab_deferred_barrier(): the rcu barrier's hand-over, no grace period. */
 void rcu_deferred_barrier();
+/* A barrier is between its request to the lcores and its take of the
+ * fallback batches (remote.cpp: where a drained rcu entry may go). */
+bool rcu_barrier_active();
+/* A kfree_rcu_nolock of the drainer's socket came home by ring (a deferred
+ * free, done now): into the lcore's rcu sheaf when sheaf is set and it is
+ * online, else the fallback. Never calls service(): drains run inside slow
+ * paths. */
+void rcu_take_home(void *obj, dslab_rcu_head *head, unsigned lc, bool sheaf);
 
 /* remote.cpp: objects of another socket go home by ring batches. */
 int remote_init(uint32_t mode, uint32_t ring_size);
@@ -410,6 +418,11 @@ void remote_fini();
 /* An lcore frees an object of another socket: false when it must go
  * straight to that socket's slabs (direct mode, no ring, no lcore there). */
 bool remote_send(dslab_cache_impl *c, unsigned lc, void *obj, int socket);
+/* kfree_rcu_nolock of another socket's object: head (head->obj set) into
+ * the lcore's batch for the socket of page-map tag, tagged as an rcu entry.
+ * may_send false (a nolock call): only if that does not fill the batch, as
+ * sending may wait for other producers or take a lock. False: not sent. */
+bool remote_send_rcu(unsigned lc, uintptr_t tag, dslab_rcu_head *head, bool may_send);
 /* Send the lcore's partly filled batches. */
 void remote_flush(unsigned lc);
 /* Take up to max objects home from the socket's ring into its slabs. */

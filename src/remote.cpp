@@ -22,9 +22,24 @@
  * destroy that finds some reports them as in use and keeps the memory (the
  * late arrivals then land in kept slabs), never frees it under them.
  *
+ * Batches (struct dslab_remote_lcore, dslab_pcs.h): the inline free appends
+ * to them (and counts in pcs.free_remote_ring); dslab_free_other_() fills
+ * a batch's last slot and sends it.
+ *
  * Counting (per cache): free_remote_ring when batched (the user's free),
  * remote_ring_full or remote_ring_drained when the object reaches its slab;
  * objects_in_transit is the difference.
+ *
+ * kfree_rcu_nolock of another socket's object, on an lcore online in
+ * dslab's QSBR (the lcores a barrier asks to send their batches), travels
+ * the same way as an rcu entry (kRcuEntry): its head, whose grace period
+ * has not started. The home lcore that drains it hands it to kfree_rcu
+ * there, into its rcu sheaf (rcu_take_home()); any other drainer, a full
+ * ring, or a drain during a barrier hands it to kfree_rcu's fallback (why
+ * a barrier covers both: rcu.cpp, g_barriers_active). It counts as a
+ * deferred free (free_nolock_deferred, and free_rcu_remote_ring) until
+ * then (free_deferred_done, then the kfree_rcu path's counter); not in
+ * the remote counters nor in objects_in_transit.
  */
 /* The C11 (__atomic) variant of rte_ring's inline functions: the same ring
  * protocol, and one ThreadSanitizer can see (the generic variant's volatile
@@ -33,6 +48,7 @@
 #define RTE_USE_C11_MEM_MODEL 1
 
 #include <cstdio>
+#include <cstring>
 
 #include <rte_cycles.h>
 #include <rte_ring.h>
@@ -42,21 +58,27 @@
 namespace dslab {
 namespace {
 
-constexpr uint32_t kBatch = 32;
+constexpr uint32_t kBatch = DSLAB_REMOTE_BATCH;
 constexpr unsigned kDrainBurst = 64;
-
-/* One lcore's batches: written by the owner only (and by fini and the lcore
- * uninit callback, when it cannot run). */
-struct alignas(RTE_CACHE_LINE_SIZE) Batches {
-	uint64_t nonempty; /* bit per socket */
-	uint32_t n[RTE_MAX_NUMA_NODES];
-	void *objs[RTE_MAX_NUMA_NODES][kBatch];
-};
-static_assert(RTE_MAX_NUMA_NODES <= 64, "socket bitmask");
-Batches g_batch[RTE_MAX_LCORE];
+static_assert(kBatch >= 2, "the inline path fills all slots but the last");
+static_assert(RTE_MAX_NUMA_NODES <= DSLAB_PM_VALID, "a batch per socket of the page-map tag");
 
 rte_ring *g_ring[RTE_MAX_NUMA_NODES];
 bool g_use_ring;
+/* The sockets with a ring, for remote_flush(). */
+int g_ring_socket[RTE_MAX_NUMA_NODES];
+unsigned g_nring;
+
+inline void **&next_of(unsigned lc, int socket)
+{
+	return dslab_remote_lcores[lc].next[DSLAB_PM_TAG(socket)];
+}
+
+/* The slot an empty batch fills first (its top). */
+inline void **batch_top(unsigned lc, int socket)
+{
+	return &dslab_remote_lcores[lc].objs[socket][kBatch - 1];
+}
 
 /* Drains between their dequeue and the objects' arrival in a sheaf or
  * slab: a barrier waits for them (R6 on decrement, A6 in the barrier), so
@@ -64,17 +86,35 @@ bool g_use_ring;
  * sheaves, once the barrier returns. */
 std::atomic<uint32_t> g_draining{0};
 
-/* Put n objects (any caches) into their slabs, a run of one cache and
- * socket at a time, counting them under st. */
+/* A ring entry with bit 0 set is a struct dslab_rcu_head * of a
+ * kfree_rcu_nolock whose grace period has not started (head->obj names the
+ * object); the others are objects. */
+constexpr uintptr_t kRcuEntry = 1;
+
+inline bool is_rcu(const void *entry) { return (uintptr_t)entry & kRcuEntry; }
+
+inline void rcu_home(void *entry, unsigned lc, bool sheaf)
+{
+	auto *h = reinterpret_cast<dslab_rcu_head *>((uintptr_t)entry & ~kRcuEntry);
+	rcu_take_home(h->obj, h, lc, sheaf);
+}
+
+/* Put n entries (any caches) where they go without a home lcore: objects
+ * into their slabs, a run of one cache and socket at a time, counted under
+ * st; rcu entries to kfree_rcu's fallback (a barrier covers it). */
 void to_slabs(void *const *objs, unsigned n, unsigned lc, Stat st)
 {
 	unsigned i = 0;
 	while (i < n) {
+		if (is_rcu(objs[i])) {
+			rcu_home(objs[i++], lc, false);
+			continue;
+		}
 		Chunk *ch = pm_chunk(objs[i]);
 		dslab_cache_impl *c = ch->impl;
 		int socket = ch->socket;
 		unsigned j = i + 1;
-		while (j < n) {
+		while (j < n && !is_rcu(objs[j])) {
 			Chunk *cj = pm_chunk(objs[j]);
 			if (cj->impl != c || cj->socket != socket)
 				break;
@@ -86,19 +126,23 @@ void to_slabs(void *const *objs, unsigned n, unsigned lc, Stat st)
 	}
 }
 
-void send(unsigned lc, int socket)
+/* Send the lcore's batch for socket home, full or not: its objects are
+ * the slots above next, or all of them when `full` (next is slot 0 and
+ * holds the last object). It is empty after. */
+void send(unsigned lc, int socket, bool full = false)
 {
-	Batches &b = g_batch[lc];
-	unsigned n = b.n[socket];
+	void **&next = next_of(lc, socket);
+	void **objs = full ? next : next + 1;
+	unsigned n = (unsigned)(batch_top(lc, socket) + 1 - objs);
 
-	b.n[socket] = 0;
-	b.nonempty &= ~(1ull << socket);
 	if (n == 0)
 		return;
-	if (rte_ring_enqueue_bulk(g_ring[socket], b.objs[socket], n, nullptr) == n)
+	next = batch_top(lc, socket);
+	/* Multi-producer: any lcore of another socket sends here. */
+	if (rte_ring_mp_enqueue_bulk(g_ring[socket], objs, n, nullptr) == n)
 		return;
 	/* Ring full: the slabs, under their lock; nothing waits for a drain. */
-	to_slabs(b.objs[socket], n, lc, STAT_remote_ring_full);
+	to_slabs(objs, n, lc, STAT_remote_ring_full);
 }
 
 /* Objects of the calling lcore's socket, home: into its sheaves (where
@@ -110,6 +154,13 @@ void to_home(void *const *objs, unsigned n, unsigned lc)
 		return;
 	}
 	for (unsigned i = 0; i < n; i++) {
+		if (is_rcu(objs[i])) {
+			/* Into this lcore's rcu sheaf, unless a barrier that
+			 * may have had this lcore's answer already is under
+			 * way (rcu.cpp, g_barriers_active). */
+			rcu_home(objs[i], lc, !rcu_barrier_active());
+			continue;
+		}
 		Chunk *ch = pm_chunk(objs[i]);
 		if (!pcs_take_home(ch->impl, lc, objs[i]))
 			node_free(ch->impl, ch->socket, 1, &objs[i]);
@@ -129,6 +180,7 @@ int remote_init(uint32_t mode, uint32_t ring_size)
 		return 0;
 	if (ring_size == 0)
 		ring_size = 8192;
+	g_nring = 0;
 	for (int s = 0; s < RTE_MAX_NUMA_NODES; s++) {
 		if (!topo_socket_has_lcores(s))
 			continue;
@@ -144,52 +196,77 @@ int remote_init(uint32_t mode, uint32_t ring_size)
 			remote_fini();
 			return -ENOMEM;
 		}
+		g_ring_socket[g_nring++] = s;
 	}
+	/* Arm the batches: every lcore id batches for every socket with a
+	 * ring but its own (a socket without lcores has no ring: its objects
+	 * go to its slabs directly). */
+	for (unsigned lc = 0; lc < RTE_MAX_LCORE; lc++)
+		for (unsigned i = 0; i < g_nring; i++)
+			if (g_ring_socket[i] != topo_lcore_socket(lc))
+				next_of(lc, g_ring_socket[i]) = batch_top(lc, g_ring_socket[i]);
 	return 0;
 }
 
 void remote_fini()
 {
-	for (unsigned lc = 0; lc < RTE_MAX_LCORE; lc++)
+	for (unsigned lc = 0; lc < RTE_MAX_LCORE; lc++) {
 		remote_flush(lc);
+		/* Disarm: frees after fini take the slow path. */
+		memset(dslab_remote_lcores[lc].next, 0, sizeof(dslab_remote_lcores[lc].next));
+	}
 	remote_drain_all(rte_lcore_id());
 	for (auto &r : g_ring) {
 		rte_ring_free(r);
 		r = nullptr;
 	}
+	g_nring = 0;
 	g_use_ring = false;
 }
 
-/* Inline here: dslab_free_other_() below is the common caller. */
-inline bool send_one(dslab_cache_impl *c, unsigned lc, void *obj, int socket)
+/* Append obj to the lcore's batch for its socket (tag t), sending a full
+ * batch; false when t is not batched here. Busy mark held. */
+inline bool batch_append(unsigned lc, uintptr_t t, void *obj)
 {
-	if (!g_use_ring || g_ring[socket] == nullptr)
-		return false;
-	Batches &b = g_batch[lc];
-	uint32_t n = b.n[socket];
-	b.objs[socket][n] = obj;
-	b.n[socket] = n + 1;
-	b.nonempty |= 1ull << socket;
-	stat_add(c, lc, STAT_free_remote_ring, 1);
-	if (n + 1 == kBatch)
-		send(lc, socket);
+	void **&next = dslab_remote_lcores[lc].next[t];
+	if (next == nullptr)
+		return false; /* not batched: direct mode, no ring, own socket */
+	*next = obj;
+	int socket = (int)(t - DSLAB_PM_VALID);
+	if (next == &dslab_remote_lcores[lc].objs[socket][0])
+		send(lc, socket, true);
+	else
+		next--;
 	return true;
+}
+
+bool remote_send_rcu(unsigned lc, uintptr_t tag, dslab_rcu_head *head, bool may_send)
+{
+	static_assert(alignof(dslab_rcu_head) > kRcuEntry, "bit 0 of a head is free");
+	void **next = dslab_remote_lcores[lc].next[tag];
+	if (next == nullptr || (!may_send && (uintptr_t)next % (kBatch * sizeof(void *)) == 0))
+		return false;
+	return batch_append(lc, tag, reinterpret_cast<void *>((uintptr_t)head | kRcuEntry));
 }
 
 bool remote_send(dslab_cache_impl *c, unsigned lc, void *obj, int socket)
 {
-	return send_one(c, lc, obj, socket);
+	if (lc >= RTE_MAX_LCORE || !batch_append(lc, DSLAB_PM_TAG(socket), obj))
+		return false;
+	stat_add(c, lc, STAT_free_remote_ring, 1);
+	return true;
 }
 
 void remote_flush(unsigned lc)
 {
 	if (lc >= RTE_MAX_LCORE)
 		return;
-	Batches &b = g_batch[lc];
-	if (b.nonempty == 0)
-		return;
-	while (b.nonempty != 0)
-		send(lc, __builtin_ctzll(b.nonempty));
+	for (unsigned i = 0; i < g_nring; i++) {
+		int s = g_ring_socket[i];
+		void **next = next_of(lc, s);
+		if (next != nullptr && next != batch_top(lc, s))
+			send(lc, s);
+	}
 }
 
 void remote_drain_wait()
@@ -239,22 +316,24 @@ void remote_drain_all(unsigned lc)
 
 using namespace dslab;
 
+struct dslab_remote_lcore dslab_remote_lcores[RTE_MAX_LCORE];
+
 extern "C" void dslab_free_other_(struct dslab_cache *cache, void *obj, uintptr_t e)
 {
-	/* A remote free on an lcore with sheaves, in ring mode, takes this
-	 * short way: the page map already proved obj is one of cache's (its
-	 * chunk names the cache). Everything else: the full slow path. */
-	Chunk *ch = reinterpret_cast<Chunk *>(e & ~(uintptr_t)DSLAB_PM_TAG_MASK);
+	/* The inline free could not push. A batch's last slot is done here
+	 * (it sends the batch); everything else takes the full slow path. */
 	unsigned lc = rte_lcore_id();
-	if (likely(ch != nullptr && ch->pub.cache == cache && lc < RTE_MAX_LCORE)) {
-		dslab_pcs *p = &cache->pcs[lc];
-		if (p->socket_tag != 0 && (e & DSLAB_PM_TAG_MASK) != p->socket_tag) {
-			uint32_t prev = dslab_enter_();
-			bool sent = send_one(cache->impl, lc, obj, ch->socket);
-			dslab_leave_(prev);
-			if (likely(sent))
-				return;
-		}
+	uintptr_t t = e & DSLAB_PM_TAG_MASK;
+	/* A tag not batched here stays so (only init and fini arm or disarm
+	 * them): no mark needed to see it. */
+	if (likely(lc < RTE_MAX_LCORE && dslab_remote_lcores[lc].next[t] != nullptr)) {
+		uint32_t prev = dslab_enter_();
+		bool sent = batch_append(lc, t, obj);
+		if (likely(sent))
+			DSLAB_STAT_ADD_(cache->pcs[lc].free_remote_ring, 1);
+		dslab_leave_(prev);
+		if (likely(sent))
+			return;
 	}
 	dslab_free_slow(cache, obj);
 }

@@ -81,6 +81,7 @@ void stats_read(const dslab_cache_impl *c, struct dslab_cache_stats *s)
 		v[STAT_free_cpu_sheaf] += rd(c->pub->pcs[lc].free_cpu_sheaf);
 		v[STAT_free_rcu_sheaf] += rd(c->pub->pcs[lc].free_rcu_sheaf);
 		v[STAT_free_nolock] += rd(c->pub->pcs[lc].free_nolock);
+		v[STAT_free_remote_ring] += rd(c->pub->pcs[lc].free_remote_ring);
 	}
 #define DSLAB_STAT_COPY_(name, doc) s->name = v[STAT_##name];
 	DSLAB_STATS_FIELDS(DSLAB_STAT_COPY_)

@@ -18,7 +18,11 @@
  *    the counts return to where they started;
  *  - remote frees by ring batch with 2 and 4 logical sockets: no lcore's
  *    sheaves hold a foreign object, every object comes home, the counts add
- *    up; a full ring loses nothing; a socket with no lcore is served direct.
+ *    up; a full ring loses nothing; a socket with no lcore is served direct;
+ *  - kfree_rcu_nolock of another socket's object goes home by ring and is
+ *    handed to kfree_rcu there, never freed before its grace period, freed
+ *    by dslab_rcu_barrier(), also when the home lcore drains it after it
+ *    answered the barrier.
  */
 #define RTE_USE_C11_MEM_MODEL 1 /* see multilcore_test.cpp */
 
@@ -666,6 +670,321 @@ TEST(Remote, DirectModeTakesTheLock)
 		ASSERT_NE(p, nullptr);
 		step(c, "direct remote free", {{"free_remote_node", 1}, {"sheaf_alloc", kAny}}, [&] { dslab_free(c, p); });
 	}
+}
+
+/* ---- kfree_rcu_nolock of another socket's object: home by ring ---------- */
+
+struct RcuObj {
+	uint64_t v[6];
+	dslab_rcu_head head;
+};
+static_assert(sizeof(RcuObj) == 64, "one 64-byte object");
+
+template <class F> int launch(unsigned lc, F &f)
+{
+	return rte_eal_remote_launch([](void *a) { return (*static_cast<F *>(a))(); }, &f, lc);
+}
+
+/* The home ring of a socket (remote.cpp names them; white-box). */
+rte_ring *home_ring(int socket)
+{
+	char name[RTE_RING_NAMESIZE];
+	snprintf(name, sizeof(name), "dslab_home_%d", socket);
+	return rte_ring_lookup(name);
+}
+
+/* rte_ring_count() with atomic loads: the home lcore may be dequeuing. */
+unsigned ring_entries(const rte_ring *r)
+{
+	return (__atomic_load_n(&r->prod.tail, __ATOMIC_ACQUIRE) -
+		__atomic_load_n(&r->cons.tail, __ATOMIC_ACQUIRE)) & r->mask;
+}
+
+void fill(RcuObj *o, uint64_t id)
+{
+	for (unsigned i = 0; i < 6; i++)
+		o->v[i] = id * 6 + i;
+}
+
+bool filled(const RcuObj *o, uint64_t id)
+{
+	for (unsigned i = 0; i < 6; i++)
+		if (o->v[i] != id * 6 + i)
+			return false;
+	return true;
+}
+
+/* A kfree_rcu_nolock on lcore 1 (socket 0, online, not inside dslab) of a
+ * socket-1 object: into lcore 1's batch, into socket 1's ring at its
+ * dslab_quiescent(); lcore 2 (socket 1, online) takes it home into its rcu
+ * sheaf; a reader on lcore 3 holds the grace period off, so it stays
+ * allocated until the reader reports; then dslab_rcu_barrier() frees it. */
+TEST(Remote, RcuNolockOfARemoteObjectGoesHomeByRing)
+{
+	CachePtr cp = make_cache("rm_rcu", sizeof(RcuObj), 32, 4, 4);
+	ASSERT_TRUE(cp);
+	dslab_cache *c = cp.get();
+	rte_ring *ring1 = home_ring(1);
+	ASSERT_NE(ring1, nullptr);
+	ASSERT_EQ(ring_entries(ring1), 0u);
+	auto *o = static_cast<RcuObj *>(dslab_alloc_node(c, 0, 1));
+	ASSERT_NE(o, nullptr);
+	ASSERT_EQ(dslab_pm_entry_(o) & DSLAB_PM_TAG_MASK, (uintptr_t)DSLAB_PM_TAG(1));
+	fill(o, 7);
+	struct dslab_cache_stats s0 = stats_of(c);
+
+	std::atomic<int> phase{0};
+	auto reader = [&]() -> int {
+		if (dslab_rcu_online() != 0)
+			return -1;
+		phase.store(1);
+		wait_for(phase, 2); /* no quiescent report until then */
+		dslab_quiescent();
+		dslab_rcu_offline();
+		return 0;
+	};
+	ASSERT_EQ(launch(3, reader), 0);
+	wait_for(phase, 1);
+
+	struct dslab_cache_stats sent{};
+	unsigned in_ring_before = 0, in_ring_after = 0;
+	auto sender = [&]() -> int {
+		if (dslab_rcu_online() != 0)
+			return -1;
+		dslab_kfree_rcu_nolock(o, head);
+		sent = delta(stats_of(c), s0);
+		in_ring_before = ring_entries(ring1);
+		dslab_quiescent(); /* sends the partly filled batch */
+		in_ring_after = ring_entries(ring1);
+		dslab_rcu_offline();
+		return 0;
+	};
+	ASSERT_EQ(launch(1, sender), 0);
+	EXPECT_EQ(rte_eal_wait_lcore(1), 0);
+	expect_counters(sent, {{"free_nolock_deferred", 1}, {"free_rcu_remote_ring", 1}},
+			"kfree_rcu_nolock of a remote object: batched for home");
+	EXPECT_EQ(sent.objects_deferred, 1u) << "a deferred free until home takes it";
+	EXPECT_EQ(sent.objects_pending_rcu, s0.objects_pending_rcu);
+	EXPECT_EQ(in_ring_before, 0u) << "in the sender's batch";
+	EXPECT_EQ(in_ring_after, 1u) << "in socket 1's ring";
+
+	struct dslab_cache_stats home{};
+	auto home_lcore = [&]() -> int {
+		if (dslab_rcu_online() != 0)
+			return -1;
+		dslab_quiescent(); /* drains socket 1's ring */
+		home = delta(stats_of(c), s0);
+		dslab_rcu_offline(); /* submits its rcu sheaf: one token */
+		return 0;
+	};
+	ASSERT_EQ(launch(2, home_lcore), 0);
+	EXPECT_EQ(rte_eal_wait_lcore(2), 0);
+	EXPECT_EQ(ring_entries(ring1), 0u);
+	EXPECT_EQ(home.free_deferred_done, 1u);
+	EXPECT_EQ(home.free_rcu_sheaf, 1u) << "kfree_rcu at home, into lcore 2's rcu sheaf";
+	EXPECT_EQ(home.free_rcu_sheaf_fail, 0u);
+	EXPECT_EQ(home.objects_deferred, 0u);
+	EXPECT_EQ(home.objects_pending_rcu, s0.objects_pending_rcu + 1);
+	EXPECT_EQ(home.objects_in_use, s0.objects_in_use - 1);
+	EXPECT_EQ(home.free_remote_ring + home.remote_ring_drained + home.remote_ring_full, 0u)
+		<< "not counted as a plain remote free";
+
+	/* The reader on lcore 3 has not reported: polling reclaims nothing
+	 * (no barrier here: it would wait for the reader's answer). */
+	for (int i = 0; i < 100; i++)
+		dslab_quiescent();
+	struct dslab_cache_stats held = delta(stats_of(c), s0);
+	EXPECT_EQ(held.rcu_reclaimed, 0u) << "freed before its grace period";
+	EXPECT_EQ(held.objects_pending_rcu, s0.objects_pending_rcu + 1);
+	EXPECT_TRUE(filled(o, 7)) << "the object changed while a reader could see it";
+
+	phase.store(2);
+	EXPECT_EQ(rte_eal_wait_lcore(3), 0);
+	dslab_rcu_barrier();
+	struct dslab_cache_stats d = delta(stats_of(c), s0);
+	EXPECT_EQ(d.rcu_reclaimed, 1u);
+	EXPECT_EQ(d.objects_pending_rcu, 0u);
+	EXPECT_EQ(d.objects_deferred, 0u);
+	EXPECT_EQ(d.objects_in_use, s0.objects_in_use - 1);
+	struct dslab_cache_stats s = stats_of(c);
+	EXPECT_EQ(lib_allocs(s), lib_frees(s) + s.objects_in_use) << "allocated = freed + live";
+	EXPECT_EQ(s.free_nolock_deferred, s.free_deferred_done);
+}
+
+/* The other ways in: a busy lcore defers, and its deferred run sends it;
+ * a nolock call never fills (and so sends) a batch, it defers that one. */
+TEST(Remote, RcuNolockBusyAndFullBatchDefer)
+{
+	CachePtr cp = make_cache("rm_rcu_busy", sizeof(RcuObj), 32, 4, 4);
+	ASSERT_TRUE(cp);
+	dslab_cache *c = cp.get();
+	rte_ring *ring1 = home_ring(1);
+	ASSERT_NE(ring1, nullptr);
+	constexpr unsigned kPlain = DSLAB_REMOTE_BATCH - 1;
+	std::vector<void *> plain;
+	for (unsigned i = 0; i < kPlain; i++)
+		plain.push_back(dslab_alloc_node(c, 0, 1));
+	auto *a = static_cast<RcuObj *>(dslab_alloc_node(c, 0, 1));
+	auto *b = static_cast<RcuObj *>(dslab_alloc_node(c, 0, 1));
+	ASSERT_NE(a, nullptr);
+	ASSERT_NE(b, nullptr);
+	struct dslab_cache_stats s0 = stats_of(c);
+
+	struct dslab_cache_stats busy{}, ran{}, full{}, sent{};
+	unsigned ring_busy = 0, ring_ran = 0, ring_full = 0, ring_sent = 0;
+	auto body = [&]() -> int {
+		if (dslab_rcu_online() != 0)
+			return -1;
+		uint32_t *mark = &dslab_busy_; /* "inside dslab", as in BarriersTake... */
+		__atomic_store_n(mark, 1, __ATOMIC_RELAXED);
+		dslab_kfree_rcu_nolock(a, head);
+		__atomic_store_n(mark, 0, __ATOMIC_RELAXED);
+		busy = delta(stats_of(c), s0);
+		ring_busy = ring_entries(ring1);
+		dslab_quiescent(); /* the deferred run batches it, then sends */
+		ran = delta(stats_of(c), s0);
+		ring_ran = ring_entries(ring1);
+
+		for (void *p : plain)
+			dslab_free(c, p); /* the batch has one slot left */
+		dslab_kfree_rcu_nolock(b, head);
+		full = delta(stats_of(c), s0);
+		ring_full = ring_entries(ring1);
+		dslab_quiescent(); /* the deferred run fills the batch: sent */
+		sent = delta(stats_of(c), s0);
+		ring_sent = ring_entries(ring1);
+		dslab_rcu_offline();
+		return 0;
+	};
+	ASSERT_EQ(launch(1, body), 0);
+	EXPECT_EQ(rte_eal_wait_lcore(1), 0);
+
+	EXPECT_EQ(busy.free_nolock_deferred, 1u);
+	EXPECT_EQ(busy.free_rcu_remote_ring, 0u) << "a busy lcore defers";
+	EXPECT_EQ(ring_busy, 0u);
+	EXPECT_EQ(ran.free_nolock_deferred, 1u);
+	EXPECT_EQ(ran.free_rcu_remote_ring, 1u) << "the deferred run batched it";
+	EXPECT_EQ(ran.free_deferred_done, 0u) << "still deferred: home has not taken it";
+	EXPECT_EQ(ring_ran, 1u);
+	EXPECT_EQ(full.free_rcu_remote_ring, 1u) << "the batch's last slot is not the nolock call's";
+	EXPECT_EQ(full.free_nolock_deferred, 2u);
+	EXPECT_EQ(full.free_remote_ring, kPlain);
+	EXPECT_EQ(ring_full, 1u);
+	EXPECT_EQ(sent.free_rcu_remote_ring, 2u);
+	EXPECT_EQ(ring_sent, 1u + DSLAB_REMOTE_BATCH);
+	EXPECT_EQ(sent.objects_deferred, 2u);
+
+	dslab_rcu_barrier(); /* drains socket 1's ring: a barrier is no home drainer */
+	struct dslab_cache_stats d = delta(stats_of(c), s0);
+	EXPECT_EQ(ring_entries(ring1), 0u);
+	EXPECT_EQ(d.free_deferred_done, 2u);
+	EXPECT_EQ(d.free_rcu_sheaf_fail, 2u) << "by the fallback";
+	EXPECT_EQ(d.rcu_reclaimed, 2u);
+	EXPECT_EQ(d.remote_ring_drained, kPlain);
+	EXPECT_EQ(d.objects_in_transit, 0u);
+	EXPECT_EQ(d.objects_deferred, 0u);
+	EXPECT_EQ(d.objects_pending_rcu, 0u);
+	EXPECT_EQ(stats_of(c).objects_in_use, 0u);
+}
+
+/* The barrier race: the home lcore (2) drains the ring all the time, into
+ * its rcu sheaf; a barrier that already has its answer must still cover an
+ * entry it drains afterwards (rcu.cpp, g_barriers_active). Each round,
+ * lcore 1 frees objects of socket 1 with kfree_rcu_nolock, then keeps
+ * answering (at a random delay); the barrier the main lcore starts after
+ * those calls returned must leave none of them pending. Odd rounds reach
+ * the home lcore's rcu sheaf before the barrier (covered by its answer),
+ * even ones race with it. */
+TEST(Remote, RcuBarrierCoversEntriesTheHomeDrainsLate)
+{
+	CachePtr cp = make_cache("rm_rcu_race", sizeof(RcuObj), 32, 4, 4);
+	ASSERT_TRUE(cp);
+	dslab_cache *c = cp.get();
+	const char *env = getenv("DSLAB_RACE_ROUNDS");
+	const unsigned rounds = env != nullptr ? (unsigned)atoi(env) : 1000;
+	constexpr unsigned kPer = 8;
+	std::atomic<unsigned> round{0}, freed{0};
+	std::atomic<bool> stop{false}, failed{false};
+	std::atomic<int> online{0};
+
+	auto home_lcore = [&]() -> int {
+		if (dslab_rcu_online() != 0)
+			return -1;
+		online.fetch_add(1);
+		while (!stop.load()) {
+			dslab_quiescent(); /* drains socket 1's ring */
+			sched_yield();
+		}
+		dslab_rcu_offline();
+		return 0;
+	};
+	auto sender = [&]() -> int {
+		if (dslab_rcu_online() != 0)
+			return -1;
+		online.fetch_add(1);
+		uint64_t rnd = 88172645463325252ull;
+		for (unsigned r = 1; r <= rounds; r++) {
+			for (unsigned i = 0; i < kPer; i++) {
+				auto *o = static_cast<RcuObj *>(dslab_alloc_node(c, 0, 1));
+				if (o == nullptr) {
+					failed.store(true);
+					break;
+				}
+				dslab_kfree_rcu_nolock(o, head);
+			}
+			/* Odd rounds: sent before the barrier, for the home
+			 * lcore to take into its sheaf (the main lcore waits
+			 * for that); even ones: sent when the barrier asks. */
+			if (r & 1)
+				dslab_quiescent();
+			freed.store(r);
+			/* Answer the barrier (and send the batch) soon or late. */
+			rnd ^= rnd << 13, rnd ^= rnd >> 7, rnd ^= rnd << 17;
+			for (unsigned spin = rnd % 2000; spin-- != 0;)
+				rte_pause();
+			while (round.load() < r && !failed.load()) {
+				dslab_quiescent();
+				sched_yield();
+			}
+		}
+		dslab_rcu_offline();
+		return 0;
+	};
+	ASSERT_EQ(launch(2, home_lcore), 0);
+	ASSERT_EQ(launch(1, sender), 0);
+	wait_for(online, 2);
+	rte_ring *ring1 = home_ring(1);
+	ASSERT_NE(ring1, nullptr);
+	unsigned late = 0;
+	for (unsigned r = 1; r <= rounds && !failed.load(); r++) {
+		wait_for(freed, r);
+		while ((r & 1) && ring_entries(ring1) != 0)
+			sched_yield();
+		dslab_rcu_barrier();
+		struct dslab_cache_stats s = stats_of(c);
+		if (s.objects_pending_rcu != 0 || s.objects_deferred != 0) {
+			late++;
+			ADD_FAILURE() << "round " << r << ": " << s.objects_pending_rcu
+				      << " pending, " << s.objects_deferred
+				      << " deferred after the barrier";
+			dslab_rcu_barrier();
+		}
+		round.store(r);
+	}
+	stop.store(true);
+	EXPECT_EQ(rte_eal_wait_lcore(1), 0);
+	EXPECT_EQ(rte_eal_wait_lcore(2), 0);
+	EXPECT_FALSE(failed.load());
+	EXPECT_EQ(late, 0u);
+	dslab_rcu_barrier();
+	struct dslab_cache_stats s = stats_of(c);
+	EXPECT_EQ(s.free_rcu_remote_ring, (uint64_t)rounds * kPer) << "all went by ring";
+	EXPECT_GT(s.free_rcu_sheaf, 0u) << "some came home into the home lcore's rcu sheaf";
+	EXPECT_EQ(s.free_rcu_sheaf + s.free_rcu_sheaf_fail, (uint64_t)rounds * kPer);
+	EXPECT_EQ(s.objects_in_use, 0u);
+	EXPECT_EQ(s.objects_pending_rcu, 0u);
+	printf("%u rounds: %" PRIu64 " into the home lcore's rcu sheaf, %" PRIu64
+	       " by the fallback\n", rounds, s.free_rcu_sheaf, s.free_rcu_sheaf_fail);
 }
 
 TEST(Remote, BadConfigurationIsRefused)
