@@ -247,9 +247,8 @@ TEST(Rcu, BarrierCoversEveryReturnedCallFlushVsFill)
 		launch(lc, &worker);
 
 	/* Thousands of rounds; sanitizer runs set DSLAB_RACE_ROUNDS lower. */
-	const char *env = getenv("DSLAB_RACE_ROUNDS");
-	int rounds = env != nullptr && *env != '\0' ? atoi(env) : 2000;
-	for (int round = 0; round < rounds; round++) {
+	const unsigned rounds = dslab_test::race_rounds(2000);
+	for (unsigned round = 0; round < rounds; round++) {
 		uint64_t before = 0;
 		for (unsigned lc = 1; lc <= 3; lc++)
 			before += returned[lc].load(std::memory_order_acquire);

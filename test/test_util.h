@@ -35,6 +35,16 @@
 
 namespace dslab_test {
 
+/* Rounds of a race test: DSLAB_RACE_ROUNDS when set and not empty
+ * (scripts/test.sh sets it lower for the sanitizers, and exports it empty
+ * otherwise), else def; at least min, so that the test stays meaningful. */
+inline unsigned race_rounds(unsigned def, unsigned min = 1)
+{
+	const char *env = getenv("DSLAB_RACE_ROUNDS");
+	unsigned n = env != nullptr && *env != '\0' ? (unsigned)strtoul(env, nullptr, 10) : def;
+	return n < min ? min : n;
+}
+
 inline struct dslab_cache_stats stats_of(const dslab_cache *c)
 {
 	struct dslab_cache_stats s;
