@@ -18,8 +18,9 @@
  *  - "lcore": an EAL lcore or a thread registered with rte_thread_register();
  *    uses its own sheaves.
  *  - "any thread": also a thread with no lcore id (rte_lcore_id() ==
- *    LCORE_ID_ANY); such a thread is served through the barn and slabs under
- *    their locks, like an rte_mempool without cache. Slower, never wrong.
+ *    LCORE_ID_ANY); such threads share one sheaf per cache and socket under
+ *    a lock, exchanged with the barn (the slabs when no sheaf can be had).
+ *    Slower than an lcore's own sheaves, never wrong.
  *  - "control": a thread that no other thread races with for the object
  *    named (creating, destroying).
  * None of these functions is async-signal-safe (the nolock family is planned
