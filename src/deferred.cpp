@@ -221,12 +221,24 @@ extern "C" void *dslab_kmalloc_nolock(size_t size, unsigned flags, int socket)
 	{
 		BusyMark mark;
 		if (lc < RTE_MAX_LCORE) {
-			/* The lcore's own socket: its main sheaf, if set up. */
+			/* The lcore's own socket: its main sheaf, if set up,
+			 * or its full spare (a swap of pointers: nothing that
+			 * could wait). */
 			dslab_pcs *p = &cache->pcs[lc];
-			if (p->capacity != 0 && p->main_size != 0 &&
-			    (socket == SOCKET_ID_ANY ||
-			     (uint32_t)DSLAB_PM_TAG(socket) == p->socket_tag))
-				obj = p->main_objs[--p->main_size];
+			if (p->capacity != 0 && (socket == SOCKET_ID_ANY ||
+						 (uint32_t)DSLAB_PM_TAG(socket) == p->socket_tag)) {
+				if (p->main_size == 0 && p->spare != nullptr && p->spare->size != 0) {
+					dslab_sheaf *empty = p->main;
+					empty->size = 0;
+					p->main = p->spare;
+					p->main_objs = p->spare->objects;
+					p->main_size = p->spare->size;
+					p->spare = empty;
+					stat_add(c, lc, STAT_sheaf_swap, 1);
+				}
+				if (p->main_size != 0)
+					obj = p->main_objs[--p->main_size];
+			}
 		}
 		if (obj == nullptr) {
 			if (socket == SOCKET_ID_ANY)

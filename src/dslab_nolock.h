@@ -40,8 +40,9 @@ extern "C" {
 struct dslab_rcu_head;
 
 /**
- * kmalloc that never waits. Served from the lcore's main sheaf when the
- * lcore is not inside dslab and @p socket is its own, else from the
+ * kmalloc that never waits. Served from the lcore's main sheaf (or its
+ * full spare, swapped in) when the lcore is not inside dslab and @p socket
+ * is its own, else from the
  * socket's slabs if their lock is free and they hold a free object (no new
  * memory is mapped).
  *

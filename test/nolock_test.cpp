@@ -77,6 +77,43 @@ TEST(Nolock, KmallocNolockUsesTheMainSheaf)
 	EXPECT_EQ(stats_of(k).objects_deferred, 0u);
 }
 
+/* An empty main with a full spare: kmalloc_nolock swaps them (pointers
+ * only) rather than go to the slabs or fail. */
+TEST(Nolock, KmallocNolockSwapsInAFullSpare)
+{
+	dslab_cache *k = kmalloc64();
+	ASSERT_NE(k, nullptr);
+	void *w = dslab_kmalloc(64, 0); /* sets up this lcore's sheaves */
+	ASSERT_NE(w, nullptr);
+	dslab_kfree(w);
+	const dslab_pcs *p = &k->pcs[rte_lcore_id()];
+	const uint32_t cap = p->capacity;
+	ASSERT_GT(cap, 0u);
+	/* Free enough that main fills and becomes the spare... */
+	std::vector<void *> v(3 * cap);
+	for (void *&o : v)
+		ASSERT_NE(o = dslab_kmalloc(64, 0), nullptr);
+	for (void *o : v)
+		dslab_kfree(o);
+	ASSERT_TRUE(p->spare != nullptr);
+	/* ...then empty main with regular allocations, as long as the spare
+	 * stays full (a regular allocation would swap it in itself). */
+	std::vector<void *> got;
+	while (p->main_size != 0)
+		got.push_back(dslab_kmalloc(64, 0));
+	ASSERT_EQ(p->spare->size, cap) << "the spare is full";
+	void *o = nullptr;
+	step(k, "kmalloc_nolock: empty main, full spare", {{"alloc_nolock", 1}, {"sheaf_swap", 1}},
+	     [&] { o = dslab_kmalloc_nolock(64, 0, -1); });
+	ASSERT_NE(o, nullptr);
+	EXPECT_EQ(p->main_size, cap - 1);
+	EXPECT_EQ(p->spare->size, 0u);
+	dslab_kfree_nolock(o);
+	for (void *g : got)
+		dslab_kfree(g);
+	EXPECT_EQ(stats_of(k).objects_deferred, 0u);
+}
+
 TEST(Nolock, BadInput)
 {
 	rte_errno = 0;
