@@ -1486,7 +1486,10 @@ void inject_fault(Lcore &L)
 		memmove(&pc->main_objs[1], &pc->main_objs[0], pc->main_size * sizeof(void *));
 		pc->main_objs[0] = o.p;
 		pc->main_size++;
-		pc->free_cpu_sheaf++; /* keep objects_in_use right: only the walk may see it */
+		/* Keep objects_in_use right: only the walk may see it. Relaxed
+		 * atomic, as the library counts: the main lcore reads the
+		 * counters while lcore 1 runs (sample_pending). */
+		DSLAB_STAT_ADD_(pc->free_cpu_sheaf, 1);
 		printf("inject foreign: %p of socket %u put at the bottom of lcore %u's main sheaf\n", o.p,
 		       o.socket, L.id);
 		return;

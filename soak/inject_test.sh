@@ -7,7 +7,7 @@ set -u
 soak=$1 fault=$2
 out=$("$soak" --seconds 1 --seed 1 --inject "$fault" 2>&1)
 rc=$?
-printf '%s\n' "$out" | grep -E "^inject|RESULT|ERROR" | head -5
+printf '%s\n' "$out" | grep -E "^inject|RESULT|ERROR|WARNING: |SUMMARY: " | head -8
 if [ "$rc" != 1 ]; then
 	echo "inject $fault: exit status $rc, want 1 (the soak caught the fault)"
 	exit 1
