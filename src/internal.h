@@ -403,14 +403,10 @@ bool rcu_caller_online();
 void rcu_free_verified(void *obj, dslab_rcu_head *head);
 /* dslab_deferred_barrier(): the rcu barrier's hand-over, no grace period. */
 void rcu_deferred_barrier();
-/* A barrier is between its request to the lcores and its take of the
- * fallback batches (remote.cpp: where a drained rcu entry may go). */
-bool rcu_barrier_active();
-/* A kfree_rcu_nolock of the drainer's socket came home by ring (a deferred
- * free, done now): into the lcore's rcu sheaf when sheaf is set and it is
- * online, else the fallback. Never calls service(): drains run inside slow
- * paths. */
-void rcu_take_home(void *obj, dslab_rcu_head *head, unsigned lc, bool sheaf);
+/* A kfree_rcu_nolock of another socket's object came home by ring (a
+ * deferred free, done now): into kfree_rcu's fallback batches. Never calls
+ * service(): drains run inside slow paths. */
+void rcu_take_home(void *obj, dslab_rcu_head *head, unsigned lc);
 
 /* remote.cpp: objects of another socket go home by ring batches. */
 int remote_init(uint32_t mode, uint32_t ring_size);

@@ -76,11 +76,9 @@ std::mutex g_barrier;
 uint64_t g_gen;
 
 /*
- * Barriers between their request to the lcores and their take of the
- * fallback batches. A kfree_rcu_nolock of another socket's object travels
- * home by ring (remote.cpp) and is handed to kfree_rcu by the lcore that
- * drains it; while this is nonzero a drain hands it to the fallback, else
- * to the drainer's rcu sheaf. Why every entry E whose nolock call returned
+ * A kfree_rcu_nolock of another socket's object travels home by ring
+ * (remote.cpp) and is handed to kfree_rcu's fallback by the lcore that
+ * drains it (rcu_take_home()). Why every entry E whose nolock call returned
  * before barrier B began is covered by B:
  *  - E is in an online lcore's batch (only online lcores batch rcu entries,
  *    remote_send_rcu's callers), in its deferred list, or in a ring: B's
@@ -88,24 +86,13 @@ uint64_t g_gen;
  *    before it answers (service()); an lcore going offline does the same
  *    before clearing online_pub; B takes the remaining deferred lists
  *    itself. So E is in a ring or dequeued before B drains the rings.
- *  - B then drains every ring (E taken by B goes to the fallback: B is no
- *    home drainer, or sees its own count) and waits for drains under way
- *    (g_draining), so a drain that took E has placed it before B takes the
- *    fallback batches.
- *  - A drain that sees the count set puts E in the fallback before B takes
- *    it (previous point): covered by B's token.
- *  - A drain on home lcore H that sees 0 puts E in H's rcu sheaf (H
- *    online). Its load precedes B's increment in the seq_cst order (it
- *    cannot be B's decrement: that follows B's wait for this drain). B
- *    then asks H (H's online_pub store and B's load of it are seq_cst too:
- *    H online before the increment is seen by B's scan, or H's later load
- *    would have seen the count), and H answers after this drain in its own
- *    program order (flush_own() submits the sheaf, or H goes offline and
- *    submits it): B's token covers it.
- * Increment and the drain's load: seq_cst (the store-buffer pattern with
- * online_pub).
+ *  - B then drains every ring and waits for drains under way (g_draining):
+ *    whoever took E has put it in the fallback before B takes the fallback
+ *    batches, which B's token covers.
+ * (An earlier version put E into the home lcore's rcu sheaf when no barrier
+ * was running; under QEMU a barrier once returned with such objects still
+ * pending. The fallback needs no argument beyond the drains'.)
  */
-std::atomic<uint32_t> g_barriers_active{0};
 
 SpinLock g_orph_lock;
 dslab_sheaf *g_orph_head, *g_orph_tail; /* FIFO through next, tokens almost rising */
@@ -664,8 +651,6 @@ void barrier(dslab_cache_impl *want, bool rcu = true)
 		sched_yield();
 	}
 
-	/* Before the request (g_barriers_active's comment). */
-	g_barriers_active.fetch_add(1, std::memory_order_seq_cst);
 	if (caller_online(self)) {
 		rte_rcu_qsbr_quiescent(g_v, self); /* a barrier is a quiescent point */
 		flush_own(self, want);
@@ -674,7 +659,7 @@ void barrier(dslab_cache_impl *want, bool rcu = true)
 	uint64_t gen = ++g_gen;
 	bool asked[RTE_MAX_LCORE] = {};
 	for (unsigned lc = 0; lc < RTE_MAX_LCORE; lc++) {
-		if (lc == self || !g_rl[lc].online_pub.load(std::memory_order_seq_cst))
+		if (lc == self || !g_rl[lc].online_pub.load(std::memory_order_acquire))
 			continue;
 		g_rl[lc].req_cache.store(want, std::memory_order_relaxed);
 		g_rl[lc].req.store(gen, std::memory_order_release); /* R1 */
@@ -719,10 +704,8 @@ void barrier(dslab_cache_impl *want, bool rcu = true)
 	remote_drain_wait();
 	if (caller_online(self))
 		flush_own(self, want);
-	if (!rcu) {
-		g_barriers_active.fetch_sub(1, std::memory_order_release);
+	if (!rcu)
 		return;
-	}
 	/* Close the fallback's open batch; take every batch. */
 	dslab_rcu_head *heads = nullptr;
 	PtrBlock *blocks = nullptr;
@@ -736,7 +719,6 @@ void barrier(dslab_cache_impl *want, bool rcu = true)
 		fb_take_all(&heads, &blocks); /* all covered by the barrier's token */
 		g_fb.pending.fetch_sub(count_objs(heads, blocks), std::memory_order_relaxed);
 	}
-	g_barriers_active.fetch_sub(1, std::memory_order_release);
 	/* One token after every hand-over covers them all. */
 	wait_token(rte_rcu_qsbr_start(g_v), self);
 	free_closed(heads, blocks, self);
@@ -879,12 +861,7 @@ void rcu_free_verified(void *obj, dslab_rcu_head *head)
 	free_rcu(obj, head, "dslab_kfree_rcu_nolock", true);
 }
 
-bool rcu_barrier_active()
-{
-	return g_barriers_active.load(std::memory_order_seq_cst) != 0;
-}
-
-void rcu_take_home(void *obj, dslab_rcu_head *head, unsigned lc, bool sheaf)
+void rcu_take_home(void *obj, dslab_rcu_head *head, unsigned lc)
 {
 	Chunk *ch = pm_chunk(obj);
 	dslab_cache_impl *c = ch->impl; /* a slab object: only those are batched */
@@ -896,8 +873,6 @@ void rcu_take_home(void *obj, dslab_rcu_head *head, unsigned lc, bool sheaf)
 		free_after_gp(obj, lc);
 		return;
 	}
-	if (sheaf && caller_online(lc) && sheaf_path(c, obj, ch->socket, lc))
-		return;
 	fallback(c, obj, head, lc);
 }
 
@@ -948,8 +923,7 @@ extern "C" int dslab_rcu_online(void)
 	rte_rcu_qsbr_thread_online(g_v, lc);
 	rl.online = true;
 	rl.ack.store(rl.req.load(std::memory_order_acquire), std::memory_order_relaxed);
-	/* seq_cst: against g_barriers_active (its comment). */
-	rl.online_pub.store(true, std::memory_order_seq_cst);
+	rl.online_pub.store(true, std::memory_order_release);
 	return 0;
 }
 

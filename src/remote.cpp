@@ -33,10 +33,9 @@
  * kfree_rcu_nolock of another socket's object, on an lcore online in
  * dslab's QSBR (the lcores a barrier asks to send their batches), travels
  * the same way as an rcu entry (kRcuEntry): its head, whose grace period
- * has not started. The home lcore that drains it hands it to kfree_rcu
- * there, into its rcu sheaf (rcu_take_home()); any other drainer, a full
- * ring, or a drain during a barrier hands it to kfree_rcu's fallback (why
- * a barrier covers both: rcu.cpp, g_barriers_active). It counts as a
+ * has not started. Whoever drains it (or a full ring) hands it to
+ * kfree_rcu's fallback batches (rcu_take_home(); why a barrier covers it:
+ * rcu.cpp, above g_orph_lock). It counts as a
  * deferred free (free_nolock_deferred, and free_rcu_remote_ring) until
  * then (free_deferred_done, then the kfree_rcu path's counter); not in
  * the remote counters nor in objects_in_transit.
@@ -93,10 +92,10 @@ constexpr uintptr_t kRcuEntry = 1;
 
 inline bool is_rcu(const void *entry) { return (uintptr_t)entry & kRcuEntry; }
 
-inline void rcu_home(void *entry, unsigned lc, bool sheaf)
+inline void rcu_home(void *entry, unsigned lc)
 {
 	auto *h = reinterpret_cast<dslab_rcu_head *>((uintptr_t)entry & ~kRcuEntry);
-	rcu_take_home(h->obj, h, lc, sheaf);
+	rcu_take_home(h->obj, h, lc);
 }
 
 /* Put n entries (any caches) where they go without a home lcore: objects
@@ -107,7 +106,7 @@ void to_slabs(void *const *objs, unsigned n, unsigned lc, Stat st)
 	unsigned i = 0;
 	while (i < n) {
 		if (is_rcu(objs[i])) {
-			rcu_home(objs[i++], lc, false);
+			rcu_home(objs[i++], lc);
 			continue;
 		}
 		Chunk *ch = pm_chunk(objs[i]);
@@ -155,10 +154,7 @@ void to_home(void *const *objs, unsigned n, unsigned lc)
 	}
 	for (unsigned i = 0; i < n; i++) {
 		if (is_rcu(objs[i])) {
-			/* Into this lcore's rcu sheaf, unless a barrier that
-			 * may have had this lcore's answer already is under
-			 * way (rcu.cpp, g_barriers_active). */
-			rcu_home(objs[i], lc, !rcu_barrier_active());
+			rcu_home(objs[i], lc);
 			continue;
 		}
 		Chunk *ch = pm_chunk(objs[i]);
