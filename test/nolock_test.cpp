@@ -754,8 +754,9 @@ bool filled(const RcuObj *o, uint64_t id)
 /* A kfree_rcu_nolock on lcore 1 (socket 0, online, not inside dslab) of a
  * socket-1 object: into lcore 1's batch, into socket 1's ring at its
  * dslab_quiescent(); lcore 2 (socket 1, online) takes it home into
- * kfree_rcu's fallback; a reader on lcore 3 holds the grace period off, so it stays
- * allocated until the reader reports; then dslab_rcu_barrier() frees it. */
+ * kfree_rcu's fallback; a reader on lcore 3 holds the grace period off, so
+ * it stays allocated until the reader reports; then dslab_rcu_barrier()
+ * frees it. */
 TEST(Remote, RcuNolockOfARemoteObjectGoesHomeByRing)
 {
 	CachePtr cp = make_cache("rm_rcu", sizeof(RcuObj), 32, 4, 4);
