@@ -310,13 +310,18 @@ constexpr size_t kHdr = sizeof(Hdr);
 constexpr uint64_t kPatMul = 0x9e3779b97f4a7c15ull, kPatOff = 0xd1b54a32d192ed03ull;
 constexpr uint64_t kTombKey = 0x70bb57011edc0ffeull;
 
+uint64_t hdr_check(uint64_t id, uint64_t info, const void *p)
+{
+	return mix64(id ^ mix64(info ^ (uintptr_t)p));
+}
+
 Hdr hdr_of(const Obj &o)
 {
 	Hdr h;
 	h.id = o.id;
 	h.info = (uint64_t)o.size | (uint64_t)o.lcore << 32 | (uint64_t)o.socket << 40 |
 		 (uint64_t)o.kind << 48 | (uint64_t)0x5a << 56;
-	h.check = mix64(h.id ^ mix64(h.info ^ (uintptr_t)o.p));
+	h.check = hdr_check(h.id, h.info, o.p);
 	return h;
 }
 
@@ -338,6 +343,27 @@ void write_obj(const Obj &o)
 }
 
 /* Offset of the first byte that differs, or SIZE_MAX. */
+/* Offset of the first byte of [from, size) that breaks object id's
+ * pattern, or SIZE_MAX (from: a multiple of 8). */
+size_t check_pattern(const unsigned char *b, uint64_t id, size_t from, size_t size)
+{
+	uint64_t base = id * kPatMul;
+	size_t off = from;
+	for (; off + 8 <= size; off += 8) {
+		uint64_t w = base ^ (off * kPatOff), v;
+		memcpy(&v, b + off, 8);
+		if (v != w)
+			return off;
+	}
+	if (off < size) {
+		uint64_t w = base ^ (off * kPatOff), v = 0;
+		memcpy(&v, b + off, size - off);
+		if (memcmp(&v, &w, size - off) != 0)
+			return off;
+	}
+	return SIZE_MAX;
+}
+
 size_t check_obj(const Obj &o)
 {
 	Hdr h = hdr_of(o);
@@ -349,21 +375,7 @@ size_t check_obj(const Obj &o)
 			if (b[i] != hb[i])
 				return i;
 	}
-	uint64_t base = o.id * kPatMul;
-	size_t off = kHdr;
-	for (; off + 8 <= o.size; off += 8) {
-		uint64_t w = base ^ (off * kPatOff), v;
-		memcpy(&v, b + off, 8);
-		if (v != w)
-			return off;
-	}
-	if (off < o.size) {
-		uint64_t w = base ^ (off * kPatOff), v = 0;
-		memcpy(&v, b + off, o.size - off);
-		if (memcmp(&v, &w, o.size - off) != 0)
-			return off;
-	}
-	return SIZE_MAX;
+	return check_pattern(b, o.id, kHdr, o.size);
 }
 
 bool all_zero(const void *p, size_t n)
@@ -731,9 +743,10 @@ bool on_alloc(Lcore &L, void *p, uint8_t kind, uint16_t track, uint32_t size, un
 	return true;
 }
 
-/* Before a free: verify, take out of the registry, write the tombstone.
- * False: the object is not to be freed (reported, kept out of the way). */
-bool prepare_free(Lcore &L, const Obj &o)
+/* Before a free: verify, take out of the registry, write the tombstone
+ * (not for a published object: readers may still look at it). False: the
+ * object is not to be freed (reported, kept out of the way). */
+bool prepare_free(Lcore &L, const Obj &o, bool tomb = true)
 {
 	L.verified++;
 	size_t off = check_obj(o);
@@ -752,7 +765,7 @@ bool prepare_free(Lcore &L, const Obj &o)
 	if (o.kind == K_LARGE) {
 		int64_t ks = (int64_t)dslab_ksize(o.p);
 		g_large_bytes.fetch_sub(ks, std::memory_order_relaxed);
-	} else {
+	} else if (tomb) {
 		write_tomb(o.p, g_track[o.track].obj_size, o.socket);
 	}
 	L.frees++;
@@ -1256,29 +1269,15 @@ uint64_t pub_check(const void *p, uint64_t want_id, bool full)
 {
 	Hdr h;
 	memcpy(&h, p, kHdr);
-	if ((h.info >> 56) != 0x5a || h.check != mix64(h.id ^ mix64(h.info ^ (uintptr_t)p)) ||
+	if ((h.info >> 56) != 0x5a || h.check != hdr_check(h.id, h.info, p) ||
 	    (want_id != 0 && h.id != want_id) || h.id == 0)
 		return 0;
 	uint32_t size = (uint32_t)h.info;
 	if (size < kPubMin)
 		return 0;
-	if (!full)
-		return h.id;
-	const auto *b = static_cast<const unsigned char *>(p);
-	uint64_t base = h.id * kPatMul, v;
-	size_t off = kPubHead + sizeof(struct dslab_rcu_head);
-	for (; off + 8 <= size; off += 8) {
-		memcpy(&v, b + off, 8);
-		if (v != (base ^ (off * kPatOff)))
-			return 0;
-	}
-	if (off < size) {
-		uint64_t w = base ^ (off * kPatOff);
-		v = 0;
-		memcpy(&v, b + off, size - off);
-		if (memcmp(&v, &w, size - off) != 0)
-			return 0;
-	}
+	if (full && check_pattern(static_cast<const unsigned char *>(p), h.id,
+				  kPubHead + sizeof(struct dslab_rcu_head), size) != SIZE_MAX)
+		return 0;
 	return h.id;
 }
 
@@ -1340,21 +1339,8 @@ void retire_published(Lcore &L, void *p)
 		error("published object %p is not live in the registry", p);
 		return;
 	}
-	L.verified++;
-	size_t off = check_obj(o);
-	if (off != SIZE_MAX) {
-		error("published object %p id %" PRIu64 " (%s, %u bytes) corrupted at byte %zu", p, o.id,
-		      kind_name(o.kind), o.size, off);
-		reg_take(o);
-		L.quarantined++;
+	if (!prepare_free(L, o, false))
 		return;
-	}
-	if (!reg_take(o)) {
-		L.quarantined++;
-		return;
-	}
-	L.frees++;
-	L.track_free[o.track]++;
 	L.retired++;
 	auto *head = reinterpret_cast<struct dslab_rcu_head *>(static_cast<char *>(p) + kPubHead);
 	unsigned r = L.rng.below(100), api;

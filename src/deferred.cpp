@@ -30,7 +30,7 @@
  * A kfree_rcu_nolock of another socket's object on an online lcore goes
  * home by ring (remote.cpp, rcu entries): from the nolock call itself when
  * the lcore is not busy (in its own counter slot), else from the deferred
- * run; it stays a deferred free until its home lcore takes it.
+ * run; it stays a deferred free until it is drained from the ring.
  */
 #include <cstring>
 
@@ -227,15 +227,8 @@ extern "C" void *dslab_kmalloc_nolock(size_t size, unsigned flags, int socket)
 			dslab_pcs *p = &cache->pcs[lc];
 			if (p->capacity != 0 && (socket == SOCKET_ID_ANY ||
 						 (uint32_t)DSLAB_PM_TAG(socket) == p->socket_tag)) {
-				if (p->main_size == 0 && p->spare != nullptr && p->spare->size != 0) {
-					dslab_sheaf *empty = p->main;
-					empty->size = 0;
-					p->main = p->spare;
-					p->main_objs = p->spare->objects;
-					p->main_size = p->spare->size;
-					p->spare = empty;
-					stat_add(c, lc, STAT_sheaf_swap, 1);
-				}
+				if (p->main_size == 0 && p->spare != nullptr && p->spare->size != 0)
+					swap_main_spare(c, p, lc);
 				if (p->main_size != 0)
 					obj = p->main_objs[--p->main_size];
 			}

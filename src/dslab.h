@@ -186,7 +186,7 @@ struct dslab_cache_stats {
 	X(free_remote_ring, "objects of another socket sent home in a ring batch") \
 	X(remote_ring_full, "ring-batched objects that found the home ring full and went to its slabs") \
 	X(remote_ring_drained, "objects taken home from the socket's ring into its slabs") \
-	X(free_rcu_remote_ring, "kfree_rcu_nolock() objects of another socket sent home in a ring batch (ring mode); deferred frees until the home socket hands them to kfree_rcu")
+	X(free_rcu_remote_ring, "kfree_rcu_nolock() objects of another socket sent home in a ring batch (ring mode); deferred frees until drained from the ring and handed to kfree_rcu")
 #define DSLAB_STATS_DECLARE_(name, doc) uint64_t name;
 	DSLAB_STATS_FIELDS(DSLAB_STATS_DECLARE_)
 #undef DSLAB_STATS_DECLARE_

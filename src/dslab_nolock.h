@@ -42,9 +42,8 @@ struct dslab_rcu_head;
 /**
  * kmalloc that never waits. Served from the lcore's main sheaf (or its
  * full spare, swapped in) when the lcore is not inside dslab and @p socket
- * is its own, else from the
- * socket's slabs if their lock is free and they hold a free object (no new
- * memory is mapped).
+ * is its own, else from the socket's slabs if their lock is free and they
+ * hold a free object (no new memory is mapped).
  *
  * @param size bytes, 1..DSLAB_KMALLOC_MAX_SIZE.
  * @param flags DSLAB_F_* (DSLAB_F_ZERO).
@@ -78,8 +77,8 @@ void *dslab_kmalloc_nolock(size_t size, unsigned flags, int socket);
  * @p head) to the lcore's next safe point, where it is handed to kfree_rcu.
  * In DSLAB_REMOTE_RING mode another socket's object freed on an lcore
  * online in dslab's QSBR goes home by ring instead (from this call when the
- * lcore is not inside dslab, else from the safe point): the home socket's
- * lcore that takes it from the ring hands it to kfree_rcu there.
+ * lcore is not inside dslab, else from the safe point): whoever drains it
+ * from the ring hands it to kfree_rcu (the fallback batches).
  * Its grace period starts no earlier than this call, so it is never cut.
  * Thread safety: any context, async-signal-safe.
  */

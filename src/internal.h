@@ -363,6 +363,8 @@ Barn *barn_create();
 
 /* pcs.cpp */
 void pcs_flush(dslab_cache_impl *c, unsigned lc);
+/* Main and spare trade places (pointers only: nothing that could wait). */
+void swap_main_spare(dslab_cache_impl *c, dslab_pcs *p, unsigned lc);
 /* Set the lcore's sheaves up on first use; false: no sheaves to be had. */
 bool pcs_ready(dslab_cache_impl *c, dslab_pcs *p, unsigned lc);
 void *hand_out(dslab_cache_impl *c, void *obj, unsigned flags);

@@ -17,11 +17,8 @@
 #include "internal.h"
 
 namespace dslab {
-namespace {
 
-inline int pcs_socket(const dslab_pcs *p) { return (int)(p->socket_tag & ~DSLAB_PM_VALID); }
-
-void set_main(dslab_pcs *p, dslab_sheaf *s)
+static void set_main(dslab_pcs *p, dslab_sheaf *s)
 {
 	p->main = s;
 	p->main_objs = s->objects;
@@ -37,6 +34,10 @@ void swap_main_spare(dslab_cache_impl *c, dslab_pcs *p, unsigned lc)
 	p->spare = old;
 	stat_add(c, lc, STAT_sheaf_swap, 1);
 }
+
+namespace {
+
+inline int pcs_socket(const dslab_pcs *p) { return (int)(p->socket_tag & ~DSLAB_PM_VALID); }
 
 /* Main is empty: make it non-empty. False only when out of memory. */
 bool replace_empty_main(dslab_cache_impl *c, dslab_pcs *p, unsigned lc)

@@ -75,25 +75,6 @@ uint64_t g_stall_ms = 1000;
 std::mutex g_barrier;
 uint64_t g_gen;
 
-/*
- * A kfree_rcu_nolock of another socket's object travels home by ring
- * (remote.cpp) and is handed to kfree_rcu's fallback by the lcore that
- * drains it (rcu_take_home()). Why every entry E whose nolock call returned
- * before barrier B began is covered by B:
- *  - E is in an online lcore's batch (only online lcores batch rcu entries,
- *    remote_send_rcu's callers), in its deferred list, or in a ring: B's
- *    request makes the owner run its deferred list and send its batches
- *    before it answers (service()); an lcore going offline does the same
- *    before clearing online_pub; B takes the remaining deferred lists
- *    itself. So E is in a ring or dequeued before B drains the rings.
- *  - B then drains every ring and waits for drains under way (g_draining):
- *    whoever took E has put it in the fallback before B takes the fallback
- *    batches, which B's token covers.
- * (An earlier version put E into the home lcore's rcu sheaf when no barrier
- * was running; under QEMU a barrier once returned with such objects still
- * pending. The fallback needs no argument beyond the drains'.)
- */
-
 SpinLock g_orph_lock;
 dslab_sheaf *g_orph_head, *g_orph_tail; /* FIFO through next, tokens almost rising */
 std::atomic<uint32_t> g_orph_n{0};
@@ -861,6 +842,24 @@ void rcu_free_verified(void *obj, dslab_rcu_head *head)
 	free_rcu(obj, head, "dslab_kfree_rcu_nolock", true);
 }
 
+/*
+ * A kfree_rcu_nolock of another socket's object travels home by ring
+ * (remote.cpp) and is handed to kfree_rcu's fallback by the lcore that
+ * drains it (rcu_take_home()). Why every entry E whose nolock call returned
+ * before barrier B began is covered by B:
+ *  - E is in an online lcore's batch (only online lcores batch rcu entries,
+ *    remote_send_rcu's callers), in its deferred list, or in a ring: B's
+ *    request makes the owner run its deferred list and send its batches
+ *    before it answers (service()); an lcore going offline does the same
+ *    before clearing online_pub; B takes the remaining deferred lists
+ *    itself. So E is in a ring or dequeued before B drains the rings.
+ *  - B then drains every ring and waits for drains under way (g_draining):
+ *    whoever took E has put it in the fallback before B takes the fallback
+ *    batches, which B's token covers.
+ * (An earlier version put E into the home lcore's rcu sheaf when no barrier
+ * was running; under QEMU a barrier once returned with such objects still
+ * pending. The fallback needs no argument beyond the drains'.)
+ */
 void rcu_take_home(void *obj, dslab_rcu_head *head, unsigned lc)
 {
 	Chunk *ch = pm_chunk(obj);

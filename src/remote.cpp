@@ -34,8 +34,8 @@
  * dslab's QSBR (the lcores a barrier asks to send their batches), travels
  * the same way as an rcu entry (kRcuEntry): its head, whose grace period
  * has not started. Whoever drains it (or a full ring) hands it to
- * kfree_rcu's fallback batches (rcu_take_home(); why a barrier covers it:
- * rcu.cpp, above g_orph_lock). It counts as a
+ * kfree_rcu's fallback batches (rcu_take_home() in rcu.cpp, which says
+ * why a barrier covers it). It counts as a
  * deferred free (free_nolock_deferred, and free_rcu_remote_ring) until
  * then (free_deferred_done, then the kfree_rcu path's counter); not in
  * the remote counters nor in objects_in_transit.
@@ -63,7 +63,6 @@ static_assert(kBatch >= 2, "the inline path fills all slots but the last");
 static_assert(RTE_MAX_NUMA_NODES <= DSLAB_PM_VALID, "a batch per socket of the page-map tag");
 
 rte_ring *g_ring[RTE_MAX_NUMA_NODES];
-bool g_use_ring;
 /* The sockets with a ring, for remote_flush(). */
 int g_ring_socket[RTE_MAX_NUMA_NODES];
 unsigned g_nring;
@@ -171,8 +170,7 @@ int remote_init(uint32_t mode, uint32_t ring_size)
 	if (mode > DSLAB_REMOTE_DIRECT || (ring_size != 0 && !rte_is_power_of_2(ring_size)))
 		return -EINVAL;
 	/* Default: ring batches (bench/README.md, remote free). */
-	g_use_ring = mode != DSLAB_REMOTE_DIRECT && topo_socket_count() > 1;
-	if (!g_use_ring)
+	if (mode == DSLAB_REMOTE_DIRECT || topo_socket_count() <= 1)
 		return 0;
 	if (ring_size == 0)
 		ring_size = 8192;
@@ -217,7 +215,6 @@ void remote_fini()
 		r = nullptr;
 	}
 	g_nring = 0;
-	g_use_ring = false;
 }
 
 /* Append obj to the lcore's batch for its socket (tag t), sending a full

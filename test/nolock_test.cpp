@@ -927,7 +927,7 @@ TEST(Remote, RcuNolockBusyAndFullBatchDefer)
 
 /* The barrier race: the home lcore (2) drains the ring all the time; a
  * barrier that already has its answer must still cover an entry it drains
- * afterwards (rcu.cpp, above g_orph_lock). Each round, lcore 1 frees
+ * afterwards (rcu.cpp, rcu_take_home()). Each round, lcore 1 frees
  * objects of socket 1 with kfree_rcu_nolock, then keeps answering (at a
  * random delay); the barrier the main lcore starts after those calls
  * returned must leave none of them pending. Odd rounds reach the home
