@@ -647,16 +647,17 @@ TEST(Remote, FullRingLosesNothing)
 {
 	dslab_config cfg{};
 	cfg.remote_free = DSLAB_REMOTE_RING;
-	cfg.remote_ring_size = 32; /* holds 31: no batch of 32 ever fits */
+	cfg.remote_ring_size = 32; /* holds 31: no batch ever fits */
 	Reinit re(cfg);
 	ASSERT_TRUE(re.ok);
 	{
 		CachePtr cp = make_cache("rm_full", 64, 32, 4, 4);
 		ASSERT_TRUE(cp);
 		dslab_cache *c = cp.get();
+		constexpr unsigned kObjs = 3 * DSLAB_REMOTE_BATCH; /* full batches */
 		std::vector<void *> far;
 		auto alloc = [&]() -> int {
-			for (unsigned i = 0; i < 320; i++)
+			for (unsigned i = 0; i < kObjs; i++)
 				far.push_back(dslab_alloc(c, 0));
 			return 0;
 		};
@@ -665,8 +666,8 @@ TEST(Remote, FullRingLosesNothing)
 		for (void *p : far)
 			dslab_free(c, p); /* on lcore 0, socket 0 */
 		struct dslab_cache_stats d = delta(stats_of(c), s0);
-		EXPECT_EQ(d.free_remote_ring, 320u);
-		EXPECT_EQ(d.remote_ring_full, 320u) << "every batch found the ring full: slabs";
+		EXPECT_EQ(d.free_remote_ring, kObjs);
+		EXPECT_EQ(d.remote_ring_full, kObjs) << "every batch found the ring full: slabs";
 		EXPECT_EQ(d.objects_in_transit, 0u);
 		EXPECT_EQ(stats_of(c).objects_in_use, 0u);
 	}
