@@ -83,6 +83,34 @@ dslab_sheaf *barn_get_full(dslab_cache_impl *c, unsigned lc, int socket)
 	return s;
 }
 
+/* The nolock allocation's exchange: a full sheaf for the caller's empty
+ * main, which goes into the empty list (unless NULL: the caller keeps it
+ * as its spare). Never waits: a barn another thread holds, no full sheaf
+ * or no room for the empty one (freeing it could make a system call) is a
+ * failure. */
+dslab_sheaf *barn_exchange_try(dslab_cache_impl *c, unsigned lc, int socket, dslab_sheaf *empty)
+{
+	Barn *b = c->barn[socket];
+	dslab_sheaf *s = nullptr;
+
+	if (__atomic_load_n(&b->nr_full, __ATOMIC_RELAXED) != 0 && b->lock.try_lock()) {
+		if ((s = b->full) != nullptr && (empty == nullptr || b->nr_empty < c->max_empty)) {
+			b->full = s->next;
+			__atomic_store_n(&b->nr_full, b->nr_full - 1, __ATOMIC_RELAXED);
+			if (empty != nullptr) {
+				empty->next = b->empty;
+				b->empty = empty;
+				__atomic_store_n(&b->nr_empty, b->nr_empty + 1, __ATOMIC_RELAXED);
+			}
+		} else {
+			s = nullptr;
+		}
+		b->lock.unlock();
+	}
+	stat_add(c, lc, s != nullptr ? STAT_barn_get : STAT_barn_get_fail, 1);
+	return s;
+}
+
 dslab_sheaf *barn_get_empty(dslab_cache_impl *c, unsigned lc, int socket)
 {
 	Barn *b = c->barn[socket];

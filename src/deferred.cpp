@@ -222,13 +222,14 @@ extern "C" void *dslab_kmalloc_nolock(size_t size, unsigned flags, int socket)
 		BusyMark mark;
 		if (lc < RTE_MAX_LCORE) {
 			/* The lcore's own socket: its main sheaf, if set up,
-			 * or its full spare (a swap of pointers: nothing that
-			 * could wait). */
+			 * its full spare (a swap of pointers: nothing that
+			 * could wait), or a full sheaf of the barn, if its
+			 * lock is free (the regular path's order). */
 			dslab_pcs *p = &cache->pcs[lc];
 			if (p->capacity != 0 && (socket == SOCKET_ID_ANY ||
 						 (uint32_t)DSLAB_PM_TAG(socket) == p->socket_tag)) {
-				if (p->main_size == 0 && p->spare != nullptr && p->spare->size != 0)
-					swap_main_spare(c, p, lc);
+				if (p->main_size == 0)
+					nolock_refill_main(c, p, lc);
 				if (p->main_size != 0)
 					obj = p->main_objs[--p->main_size];
 			}

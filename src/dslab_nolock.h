@@ -41,9 +41,11 @@ struct dslab_rcu_head;
 
 /**
  * kmalloc that never waits. Served from the lcore's main sheaf (or its
- * full spare, swapped in) when the lcore is not inside dslab and @p socket
- * is its own, else from the socket's slabs if their lock is free and they
- * hold a free object (no new memory is mapped).
+ * full spare, swapped in, or a full sheaf of the barn if the barn's lock is
+ * free) when the lcore is not inside dslab and @p socket is its own, else
+ * from the socket's slabs if their lock is free and they hold a free object
+ * (no new memory is mapped). Inside dslab on this thread (a signal handler
+ * that interrupted it, a nested call): NULL with EAGAIN.
  *
  * @param size bytes, 1..DSLAB_KMALLOC_MAX_SIZE.
  * @param flags DSLAB_F_* (DSLAB_F_ZERO).

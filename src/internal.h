@@ -348,6 +348,7 @@ void sheaf_flush(dslab_cache_impl *c, unsigned lc, dslab_sheaf *s);
 bool sheaf_refill(dslab_cache_impl *c, unsigned lc, dslab_sheaf *s, uint32_t want);
 dslab_sheaf *barn_get_full(dslab_cache_impl *c, unsigned lc, int socket);
 dslab_sheaf *barn_get_empty(dslab_cache_impl *c, unsigned lc, int socket);
+dslab_sheaf *barn_exchange_try(dslab_cache_impl *c, unsigned lc, int socket, dslab_sheaf *empty);
 bool barn_put_full(dslab_cache_impl *c, unsigned lc, dslab_sheaf *s);
 /* Keeps an empty sheaf in the barn or frees it. */
 void barn_put_empty(dslab_cache_impl *c, unsigned lc, dslab_sheaf *s);
@@ -365,6 +366,9 @@ Barn *barn_create();
 void pcs_flush(dslab_cache_impl *c, unsigned lc);
 /* Main and spare trade places (pointers only: nothing that could wait). */
 void swap_main_spare(dslab_cache_impl *c, dslab_pcs *p, unsigned lc);
+/* Main is empty (busy mark held): make it non-empty from the spare or the
+ * barn without waiting (kmalloc_nolock); it may stay empty. */
+void nolock_refill_main(dslab_cache_impl *c, dslab_pcs *p, unsigned lc);
 /* Set the lcore's sheaves up on first use; false: no sheaves to be had. */
 bool pcs_ready(dslab_cache_impl *c, dslab_pcs *p, unsigned lc);
 void *hand_out(dslab_cache_impl *c, void *obj, unsigned flags);

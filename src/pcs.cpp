@@ -35,6 +35,26 @@ void swap_main_spare(dslab_cache_impl *c, dslab_pcs *p, unsigned lc)
 	stat_add(c, lc, STAT_sheaf_swap, 1);
 }
 
+void nolock_refill_main(dslab_cache_impl *c, dslab_pcs *p, unsigned lc)
+{
+	if (p->spare != nullptr && p->spare->size != 0) {
+		swap_main_spare(c, p, lc);
+		return;
+	}
+	/* The barn, if its lock is free; the empty main becomes the spare if
+	 * there is none, else goes into the barn (not freed: free() may make
+	 * a system call). */
+	dslab_sheaf *empty = p->main;
+	empty->size = 0;
+	dslab_sheaf *full = barn_exchange_try(c, lc, (int)(p->socket_tag & ~DSLAB_PM_VALID),
+					      p->spare == nullptr ? nullptr : empty);
+	if (full == nullptr)
+		return;
+	set_main(p, full);
+	if (p->spare == nullptr)
+		p->spare = empty;
+}
+
 namespace {
 
 inline int pcs_socket(const dslab_pcs *p) { return (int)(p->socket_tag & ~DSLAB_PM_VALID); }

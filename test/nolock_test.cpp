@@ -114,6 +114,44 @@ TEST(Nolock, KmallocNolockSwapsInAFullSpare)
 	EXPECT_EQ(stats_of(k).objects_deferred, 0u);
 }
 
+TEST(Nolock, KmallocNolockTakesAFullSheafFromTheBarn)
+{
+	dslab_cache *k = kmalloc64();
+	ASSERT_NE(k, nullptr);
+	void *w = dslab_kmalloc(64, 0); /* sets up this lcore's sheaves */
+	ASSERT_NE(w, nullptr);
+	dslab_kfree(w);
+	const dslab_pcs *p = &k->pcs[rte_lcore_id()];
+	const uint32_t cap = p->capacity;
+	ASSERT_GT(cap, 0u);
+	/* Free enough that main and spare fill and full sheaves go to the
+	 * barn... */
+	std::vector<void *> v(5 * cap);
+	for (void *&o : v)
+		ASSERT_NE(o = dslab_kmalloc(64, 0), nullptr);
+	for (void *o : v)
+		dslab_kfree(o);
+	/* ...then empty main and spare with regular allocations (one more
+	 * would take a barn sheaf itself). */
+	std::vector<void *> got;
+	while (p->main_size != 0 || (p->spare != nullptr && p->spare->size != 0))
+		got.push_back(dslab_kmalloc(64, 0));
+	const dslab_sheaf *was_main = p->main;
+	void *o = nullptr;
+	step(k, "kmalloc_nolock: empty main and spare, full sheaf in the barn",
+	     {{"alloc_nolock", 1}, {"barn_get", 1}}, [&] { o = dslab_kmalloc_nolock(64, 0, -1); });
+	ASSERT_NE(o, nullptr);
+	EXPECT_EQ(p->main_size, cap - 1) << "a full sheaf became main";
+	EXPECT_NE(p->main, was_main);
+	ASSERT_NE(p->spare, nullptr) << "the empty main is the spare or in the barn";
+	EXPECT_EQ(p->spare->size, 0u);
+	dslab_kfree_nolock(o);
+	for (void *g : got)
+		dslab_kfree(g);
+	EXPECT_EQ(stats_of(k).objects_deferred, 0u);
+	EXPECT_EQ(stats_of(k).objects_in_use, 0u);
+}
+
 TEST(Nolock, BadInput)
 {
 	rte_errno = 0;
