@@ -5,10 +5,12 @@
  * dslab_kfree_rcu_bench: retiring objects under QSBR, dslab against its
  * peers, in one binary and one run.
  *
- * BM_Retire/<peer>: the writer (main lcore 0) allocates a 64 B object,
- * publishes it in a shared slot and retires the one it replaces; a reader
- * lcore (lcore 1, the other core) loads the slot and reads the object 64
- * times between quiescent reports. Figures: retires per second (items) and
+ * BM_Retire/<peer>/<slots>: the writer (main lcore 0) allocates a 64 B
+ * object, publishes it in a slot and retires the one it replaces; a reader
+ * lcore (lcore 1, the other core) loads a slot and reads its object 64
+ * times between quiescent reports. Slots: 1 (every retire and every read
+ * on one pointer) or 1024 (a table: the writer replaces slot i % 1024, the
+ * reader reads 64 slots spread over it). Figures: retires per second (items) and
  * the most objects waiting for a grace period (peak_pending, sampled every
  * 1024 retires; for dslab also the mean of the samples). Peers:
  *   dslab_kfree_rcu  dslab_kfree_rcu() into the lcore's rcu sheaf; writer and
@@ -51,6 +53,8 @@
 #include <dslab.h>
 #include <dslab_rcu.h>
 
+#include "line_latency.h"
+
 #if DSLAB_BENCH_HAVE_URCU
 #include <urcu-qsbr.h>
 #endif
@@ -74,7 +78,13 @@ struct Obj {
 
 /* ---- the reader lcore ---------------------------------------------------- */
 
-std::atomic<Obj *> g_slot;
+/* The published objects: slot 0 alone (BM_Retire/<peer>/1: every retire
+ * takes the line the reader is reading) or a table of kMaxSlots (/1024: a
+ * route or hash table under update; the writer walks it in order, the reader
+ * reads 64 slots spread over it between reports). */
+constexpr unsigned kMaxSlots = 1024;
+alignas(64) std::atomic<Obj *> g_slots[kMaxSlots];
+std::atomic<unsigned> g_mask; /* slots - 1 */
 std::atomic<bool> g_stop;
 std::atomic<int> g_ready;
 struct rte_rcu_qsbr *g_v; /* the DPDK peers' QSBR variable */
@@ -94,10 +104,14 @@ int reader(void *arg)
 	else
 		rcu_register_thread();
 #endif
+	const unsigned mask = g_mask.load();
+	unsigned at = 0;
 	g_ready.store(1, std::memory_order_release);
 	while (!g_stop.load(std::memory_order_acquire)) {
 		for (unsigned i = 0; i < kReadsPerReport; i++) {
-			Obj *o = g_slot.load(std::memory_order_acquire);
+			/* Odd stride: 64 reads touch 64 of the table's lines. */
+			at = (at + 8 * 16 + 1) & mask;
+			Obj *o = g_slots[at].load(std::memory_order_acquire);
 			/* Relaxed atomic: in the dslab_free baseline the
 			 * object may be freed and reused under the reader. */
 			if (o != nullptr)
@@ -126,8 +140,12 @@ int reader(void *arg)
 
 struct ReaderRun {
 	Report how;
-	explicit ReaderRun(Report h) : how(h)
+	ReaderRun(Report h, unsigned slots, benchmark::State &state) : how(h)
 	{
+		/* The machine's state this run starts in (line_latency.h). */
+		if (!g_smoke)
+			state.counters["line_ns"] = line_latency::before_run(kReader);
+		g_mask.store(slots - 1);
 		g_stop.store(false);
 		g_ready.store(0);
 		rte_eal_remote_launch(reader, &how, kReader);
@@ -162,6 +180,7 @@ void set_counters(benchmark::State &state, uint64_t retired, uint64_t peak)
 
 void BM_Retire_dslab(benchmark::State &state, bool rcu)
 {
+	const unsigned slots = unsigned(state.range(0)), mask = slots - 1;
 	dslab_cache *c = dslab_cache_create("bench_rcu", sizeof(Obj), nullptr);
 	if (c == nullptr) {
 		state.SkipWithError("dslab_cache_create failed");
@@ -175,7 +194,7 @@ void BM_Retire_dslab(benchmark::State &state, bool rcu)
 		/* The plain free runs with the same reader, so that both pay
 		 * for the shared slot; its reader may read freed objects
 		 * (slab memory stays mapped; the reads are relaxed atomics). */
-		ReaderRun rr(Report::Dslab);
+		ReaderRun rr(Report::Dslab, slots, state);
 		if (rcu)
 			dslab_rcu_online();
 		for (auto _ : state) {
@@ -186,7 +205,7 @@ void BM_Retire_dslab(benchmark::State &state, bool rcu)
 					break;
 				}
 				__atomic_store_n(&o->payload[0], i, __ATOMIC_RELAXED);
-				Obj *old = g_slot.exchange(o, std::memory_order_acq_rel);
+				Obj *old = g_slots[i & mask].exchange(o, std::memory_order_acq_rel);
 				if (old != nullptr) {
 					if (rcu)
 						dslab_kfree_rcu(old, rh);
@@ -207,9 +226,9 @@ void BM_Retire_dslab(benchmark::State &state, bool rcu)
 		if (rcu)
 			dslab_rcu_offline();
 	}
-	Obj *last = g_slot.exchange(nullptr);
-	if (last != nullptr)
-		dslab_free(c, last);
+	for (auto &slot : g_slots)
+		if (Obj *last = slot.exchange(nullptr))
+			dslab_free(c, last);
 	dslab_rcu_barrier();
 	set_counters(state, retired, peak);
 	if (rcu && samples != 0) {
@@ -255,6 +274,7 @@ void dq_free(void *p, void *e, unsigned int n)
 
 void BM_Retire_qsbr_dq(benchmark::State &state)
 {
+	const unsigned slots = unsigned(state.range(0)), mask = slots - 1;
 	DpdkPeer peer;
 	if (!peer.ok) {
 		state.SkipWithError("qsbr or mempool setup failed");
@@ -277,7 +297,7 @@ void BM_Retire_qsbr_dq(benchmark::State &state)
 	uint64_t retired = 0, peak = 0;
 	g_freed.store(0);
 	{
-		ReaderRun rr(Report::Qsbr);
+		ReaderRun rr(Report::Qsbr, slots, state);
 		for (auto _ : state) {
 			for (uint64_t i = 0; i < g_retires; i++) {
 				void *p;
@@ -287,7 +307,7 @@ void BM_Retire_qsbr_dq(benchmark::State &state)
 				}
 				auto *o = static_cast<Obj *>(p);
 				__atomic_store_n(&o->payload[0], i, __ATOMIC_RELAXED);
-				Obj *old = g_slot.exchange(o, std::memory_order_acq_rel);
+				Obj *old = g_slots[i & mask].exchange(o, std::memory_order_acq_rel);
 				if (old != nullptr) {
 					while (rte_rcu_qsbr_dq_enqueue(dq, &old) != 0) {
 						unsigned f, pend, avail;
@@ -300,15 +320,16 @@ void BM_Retire_qsbr_dq(benchmark::State &state)
 			retired += g_retires;
 		}
 	}
-	Obj *last = g_slot.exchange(nullptr);
-	if (last != nullptr)
-		rte_mempool_put(peer.mp, last);
+	for (auto &slot : g_slots)
+		if (Obj *last = slot.exchange(nullptr))
+			rte_mempool_put(peer.mp, last);
 	rte_rcu_qsbr_dq_delete(dq); /* reclaims what is left */
 	set_counters(state, retired, peak);
 }
 
 void BM_Retire_naive_batch32(benchmark::State &state)
 {
+	const unsigned slots = unsigned(state.range(0)), mask = slots - 1;
 	DpdkPeer peer;
 	if (!peer.ok) {
 		state.SkipWithError("qsbr or mempool setup failed");
@@ -318,7 +339,7 @@ void BM_Retire_naive_batch32(benchmark::State &state)
 	void *batch[32];
 	unsigned nb = 0;
 	{
-		ReaderRun rr(Report::Qsbr);
+		ReaderRun rr(Report::Qsbr, slots, state);
 		for (auto _ : state) {
 			for (uint64_t i = 0; i < g_retires; i++) {
 				void *p;
@@ -328,7 +349,7 @@ void BM_Retire_naive_batch32(benchmark::State &state)
 				}
 				auto *o = static_cast<Obj *>(p);
 				__atomic_store_n(&o->payload[0], i, __ATOMIC_RELAXED);
-				Obj *old = g_slot.exchange(o, std::memory_order_acq_rel);
+				Obj *old = g_slots[i & mask].exchange(o, std::memory_order_acq_rel);
 				if (old != nullptr)
 					batch[nb++] = old;
 				if (nb == 32) {
@@ -343,9 +364,9 @@ void BM_Retire_naive_batch32(benchmark::State &state)
 	}
 	rte_rcu_qsbr_synchronize(g_v, RTE_QSBR_THRID_INVALID);
 	rte_mempool_put_bulk(peer.mp, batch, nb);
-	Obj *last = g_slot.exchange(nullptr);
-	if (last != nullptr)
-		rte_mempool_put(peer.mp, last);
+	for (auto &slot : g_slots)
+		if (Obj *last = slot.exchange(nullptr))
+			rte_mempool_put(peer.mp, last);
 	set_counters(state, retired, peak);
 }
 
@@ -358,11 +379,12 @@ void urcu_free(struct rcu_head *h)
 
 void BM_Retire_liburcu(benchmark::State &state)
 {
+	const unsigned slots = unsigned(state.range(0)), mask = slots - 1;
 	uint64_t retired = 0, peak = 0;
 	g_freed.store(0);
 	rcu_register_thread();
 	{
-		ReaderRun rr(Report::Urcu);
+		ReaderRun rr(Report::Urcu, slots, state);
 		for (auto _ : state) {
 			for (uint64_t i = 0; i < g_retires; i++) {
 				auto *o = static_cast<Obj *>(malloc(sizeof(Obj)));
@@ -371,7 +393,7 @@ void BM_Retire_liburcu(benchmark::State &state)
 					break;
 				}
 				__atomic_store_n(&o->payload[0], i, __ATOMIC_RELAXED);
-				Obj *old = g_slot.exchange(o, std::memory_order_acq_rel);
+				Obj *old = g_slots[i & mask].exchange(o, std::memory_order_acq_rel);
 				if (old != nullptr)
 					call_rcu(&old->uh, urcu_free);
 				if ((i % kReadsPerReport) == 0)
@@ -382,8 +404,8 @@ void BM_Retire_liburcu(benchmark::State &state)
 			retired += g_retires;
 		}
 	}
-	Obj *last = g_slot.exchange(nullptr);
-	free(last);
+	for (auto &slot : g_slots)
+		free(slot.exchange(nullptr));
 	rcu_thread_offline();
 	rcu_barrier();
 	rcu_unregister_thread();
@@ -409,7 +431,7 @@ void BM_Barrier(benchmark::State &state, bool per_cache)
 		caches.push_back(c);
 	}
 	{
-		ReaderRun rr(Report::Dslab);
+		ReaderRun rr(Report::Dslab, 1, state);
 		dslab_rcu_online();
 		/* Pending work in every cache (partly filled rcu sheaves). */
 		for (dslab_cache *c : caches)
@@ -437,12 +459,14 @@ void register_all()
 		if (g_smoke)
 			b->Iterations(1);
 	};
-	t(benchmark::RegisterBenchmark("BM_Retire/dslab_kfree_rcu", BM_Retire_dslab, true));
-	t(benchmark::RegisterBenchmark("BM_Retire/dslab_free", BM_Retire_dslab, false));
-	t(benchmark::RegisterBenchmark("BM_Retire/qsbr_dq", BM_Retire_qsbr_dq));
-	t(benchmark::RegisterBenchmark("BM_Retire/naive_batch32", BM_Retire_naive_batch32));
+	/* Slots: 1 (one hot pointer) and kMaxSlots (a table). */
+	auto r = [&](benchmark::internal::Benchmark *b) { t(b->Arg(1)->Arg(kMaxSlots)); };
+	r(benchmark::RegisterBenchmark("BM_Retire/dslab_kfree_rcu", BM_Retire_dslab, true));
+	r(benchmark::RegisterBenchmark("BM_Retire/dslab_free", BM_Retire_dslab, false));
+	r(benchmark::RegisterBenchmark("BM_Retire/qsbr_dq", BM_Retire_qsbr_dq));
+	r(benchmark::RegisterBenchmark("BM_Retire/naive_batch32", BM_Retire_naive_batch32));
 #if DSLAB_BENCH_HAVE_URCU
-	t(benchmark::RegisterBenchmark("BM_Retire/liburcu_call_rcu", BM_Retire_liburcu));
+	r(benchmark::RegisterBenchmark("BM_Retire/liburcu_call_rcu", BM_Retire_liburcu));
 #endif
 	for (bool per_cache : {true, false}) {
 		auto *b = benchmark::RegisterBenchmark(per_cache ? "BM_Barrier/per_cache" : "BM_Barrier/global",
@@ -482,8 +506,15 @@ int main(int argc, char **argv)
 	int bargc = int(args.size());
 	benchmark::Initialize(&bargc, args.data());
 	register_all();
+	/* The run's state of the machine (line_latency.h): at the start in
+	 * the context, at the end on stderr. */
+	if (!g_smoke)
+		benchmark::AddCustomContext("line_transfer_ns",
+					    std::to_string(line_latency::measure(kReader)));
 	benchmark::RunSpecifiedBenchmarks();
 	benchmark::Shutdown();
+	if (!g_smoke)
+		fprintf(stderr, "line_transfer_ns at the end: %.1f\n", line_latency::measure(kReader));
 	dslab_fini();
 	rte_eal_cleanup();
 	return 0;

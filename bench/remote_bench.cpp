@@ -52,6 +52,8 @@
 
 #include <dslab.h>
 
+#include "line_latency.h"
+
 #if __has_include(<valgrind/callgrind.h>)
 #include <valgrind/callgrind.h>
 #define RB_COLLECT() CALLGRIND_TOGGLE_COLLECT
@@ -96,6 +98,15 @@ void stop_home()
 	g_home_running = false;
 }
 
+bool start_home()
+{
+	g_stop.store(false);
+	if (rte_eal_remote_launch(home_loop, nullptr, kHome) != 0)
+		return false;
+	g_home_running = true;
+	return true;
+}
+
 bool ensure_mode(int mode)
 {
 	if (g_mode == mode)
@@ -112,14 +123,20 @@ bool ensure_mode(int mode)
 	g_cache = dslab_cache_create("bench_remote", 64, nullptr);
 	if (g_cache == nullptr)
 		return false;
-	g_stop.store(false);
-	if (!g_callgrind) {
-		if (rte_eal_remote_launch(home_loop, nullptr, kHome) != 0)
-			return false;
-		g_home_running = true;
-	}
+	if (!g_callgrind && !start_home())
+		return false;
 	g_mode = mode;
 	return true;
+}
+
+/* The machine's state this benchmark starts in (line_latency.h), measured
+ * with the home lcore stopped. */
+double line_ns_now()
+{
+	stop_home();
+	double ns = line_latency::before_run(kHome);
+	start_home();
+	return ns;
 }
 
 enum What { LOCAL, REMOTE_RING, REMOTE_DIRECT, MEMPOOL };
@@ -131,6 +148,8 @@ void BM_Free(benchmark::State &state, int what)
 		state.SkipWithError("dslab re-init failed");
 		return;
 	}
+	if (!g_smoke && !g_callgrind)
+		state.counters["line_ns"] = line_ns_now();
 	std::vector<void *> objs(kRound);
 	for (auto _ : state) {
 		for (unsigned i = 0; i < kRound; i++) {
@@ -311,10 +330,17 @@ int main(int argc, char **argv)
 	if (benchmark::ReportUnrecognizedArguments(argc, argv))
 		return 2;
 	benchmark::AddCustomContext("topology", "2 LOGICAL sockets (DSLAB_TOPOLOGY=0:0,1:1), one NUMA node");
+	/* The run's state of the machine (line_latency.h): at the start in
+	 * the context, at the end on stderr. */
+	if (!g_smoke && !g_callgrind)
+		benchmark::AddCustomContext("line_transfer_ns",
+					    std::to_string(line_latency::measure(kHome)));
 	benchmark::RunSpecifiedBenchmarks();
 	benchmark::Shutdown();
 
 	stop_home();
+	if (!g_smoke && !g_callgrind)
+		fprintf(stderr, "line_transfer_ns at the end: %.1f\n", line_latency::measure(kHome));
 	if (g_cache != nullptr)
 		dslab_cache_destroy(g_cache);
 	rte_mempool_free(g_mp);
