@@ -12,7 +12,8 @@
  * on one pointer) or 1024 (a table: the writer replaces slot i % 1024, the
  * reader reads 64 slots spread over it). Figures: retires per second (items) and
  * the most objects waiting for a grace period (peak_pending, sampled every
- * 1024 retires; for dslab also the mean of the samples). Peers:
+ * 1021 retires; for dslab also the mean and the median of the samples, in
+ * objects and sheaves). Peers:
  *   dslab_kfree_rcu  dslab_kfree_rcu() into the lcore's rcu sheaf; writer and
  *                    reader are online dslab readers calling dslab_quiescent()
  *                    (the writer every 64 retires).
@@ -63,7 +64,9 @@ namespace {
 
 constexpr unsigned kReader = 1;
 constexpr unsigned kReadsPerReport = 64;
-constexpr unsigned kSample = 1024;
+/* Pending samples: a prime period, so that the samples do not always fall
+ * at one phase of the sheaf (128) and quiescent (64) cycles. */
+constexpr unsigned kSample = 1021;
 
 bool g_smoke;
 uint64_t g_retires = 1u << 20; /* per iteration */
@@ -190,6 +193,8 @@ void BM_Retire_dslab(benchmark::State &state, bool rcu)
 	dslab_cache_stats(c, &st);
 	const uint64_t cap = st.sheaf_capacity;
 	uint64_t retired = 0, peak = 0, sum_pending = 0, samples = 0;
+	std::vector<uint32_t> sampled; /* for the median */
+	sampled.reserve(1u << 16);
 	{
 		/* The plain free runs with the same reader, so that both pay
 		 * for the shared slot; its reader may read freed objects
@@ -219,6 +224,8 @@ void BM_Retire_dslab(benchmark::State &state, bool rcu)
 					peak = std::max(peak, p);
 					sum_pending += p;
 					samples++;
+					if (sampled.size() < sampled.capacity())
+						sampled.push_back(uint32_t(p));
 				}
 			}
 			retired += g_retires;
@@ -233,10 +240,14 @@ void BM_Retire_dslab(benchmark::State &state, bool rcu)
 	set_counters(state, retired, peak);
 	if (rcu && samples != 0) {
 		state.counters["peak_sheaves"] = double(peak) / double(cap);
-		/* The typical figure: a peak catches any stall of the reader
-		 * (preemption on a shared machine). */
+		/* The typical figures: a peak catches any stall of the reader
+		 * (preemption on a shared machine), and a stall of a few ms
+		 * weighs on the mean too; the median of the samples does not
+		 * see it. */
 		state.counters["mean_pending"] = double(sum_pending) / double(samples);
 		state.counters["mean_sheaves"] = double(sum_pending) / double(samples) / double(cap);
+		std::nth_element(sampled.begin(), sampled.begin() + sampled.size() / 2, sampled.end());
+		state.counters["median_sheaves"] = double(sampled[sampled.size() / 2]) / double(cap);
 	}
 	dslab_cache_destroy(c);
 }
