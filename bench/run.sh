@@ -9,11 +9,13 @@
 #                   --benchmark_repetitions=1)
 # Environment:
 #   BENCH_OUT=DIR   also write each run's JSON to DIR/<part>.json
+#   WS_ROUNDS=N     rounds of the working set over all peers (default 3)
 #
 # Two parts:
 #   1. every benchmark but the working set, in one process;
 #   2. BM_WorkingSet, each peer in a process of its own, so that the RSS
-#      growth it reports (rss_first_B) is that peer's alone.
+#      growth it reports (rss_first_B) is that peer's alone; WS_ROUNDS
+#      (default 3) rounds over the peers.
 # Every run: 5 repetitions, aggregates only (quote the medians).
 #
 # GLIBC_TUNABLES: Debian's libjemalloc.so.2 is built with the initial-exec
@@ -46,6 +48,12 @@ run() { # part filter [args...]
 }
 
 run main '^BM_(Pair|Burst|BurstBulk|Kmalloc|ProdCons)/' "$@"
-for peer in dslab mempool glibc jemalloc mimalloc tcmalloc; do
-	run "ws_$peer" "^BM_WorkingSet/$peer/" "$@"
+# The working set is memory-bound and what it costs drifts with the VM's
+# placement over minutes (dslab's free took 11.6 ns in one run, 20.4 in the
+# next): WS_ROUNDS rounds over all peers, so that each is compared with the
+# others of its round (bench/table.py prints every round).
+for round in $(seq 1 "${WS_ROUNDS:-3}"); do
+	for peer in dslab mempool glibc jemalloc mimalloc tcmalloc; do
+		run "ws_r${round}_$peer" "^BM_WorkingSet/$peer/" "$@"
+	done
 done
