@@ -4,7 +4,7 @@
 /*
  * The machine's cache-line transfer time between two lcores, for a
  * benchmark's context: one line handed back and forth, ns per one-way
- * handoff. On a shared VM it is bimodal (about 45 ns or 200 ns on the
+ * handoff. On a shared VM it is bimodal (about 40 ns or 200 ns on the
  * development machine, as its vCPUs land on nearby or distant host cores)
  * and every cross-lcore figure follows it, so each run records the one it
  * had, and each benchmark the one it started in (counter line_ns; 10000
