@@ -79,22 +79,32 @@ TEST(Nolock, KmallocNolockUsesTheMainSheaf)
 
 /* An empty main with a full spare: kmalloc_nolock swaps them (pointers
  * only) rather than go to the slabs or fail. */
+/* Set up this lcore's kmalloc64 sheaves, then allocate and free
+ * `sheaves` sheaves' worth of objects: main fills, becomes the spare, and
+ * (from 3 on) full sheaves go to the barn. Returns the lcore's sheaves. */
+const dslab_pcs *churn_kmalloc64(dslab_cache *k, unsigned sheaves)
+{
+	void *w = dslab_kmalloc(64, 0);
+	EXPECT_NE(w, nullptr);
+	dslab_kfree(w);
+	const dslab_pcs *p = &k->pcs[rte_lcore_id()];
+	EXPECT_GT(p->capacity, 0u);
+	std::vector<void *> v(sheaves * p->capacity);
+	for (void *&o : v)
+		EXPECT_NE(o = dslab_kmalloc(64, 0), nullptr);
+	for (void *o : v)
+		dslab_kfree(o);
+	return p;
+}
+
 TEST(Nolock, KmallocNolockSwapsInAFullSpare)
 {
 	dslab_cache *k = kmalloc64();
 	ASSERT_NE(k, nullptr);
-	void *w = dslab_kmalloc(64, 0); /* sets up this lcore's sheaves */
-	ASSERT_NE(w, nullptr);
-	dslab_kfree(w);
-	const dslab_pcs *p = &k->pcs[rte_lcore_id()];
+	/* Free enough that main fills and becomes the spare... */
+	const dslab_pcs *p = churn_kmalloc64(k, 3);
 	const uint32_t cap = p->capacity;
 	ASSERT_GT(cap, 0u);
-	/* Free enough that main fills and becomes the spare... */
-	std::vector<void *> v(3 * cap);
-	for (void *&o : v)
-		ASSERT_NE(o = dslab_kmalloc(64, 0), nullptr);
-	for (void *o : v)
-		dslab_kfree(o);
 	ASSERT_TRUE(p->spare != nullptr);
 	/* ...then empty main with regular allocations, as long as the spare
 	 * stays full (a regular allocation would swap it in itself). */
@@ -118,19 +128,11 @@ TEST(Nolock, KmallocNolockTakesAFullSheafFromTheBarn)
 {
 	dslab_cache *k = kmalloc64();
 	ASSERT_NE(k, nullptr);
-	void *w = dslab_kmalloc(64, 0); /* sets up this lcore's sheaves */
-	ASSERT_NE(w, nullptr);
-	dslab_kfree(w);
-	const dslab_pcs *p = &k->pcs[rte_lcore_id()];
-	const uint32_t cap = p->capacity;
-	ASSERT_GT(cap, 0u);
 	/* Free enough that main and spare fill and full sheaves go to the
 	 * barn... */
-	std::vector<void *> v(5 * cap);
-	for (void *&o : v)
-		ASSERT_NE(o = dslab_kmalloc(64, 0), nullptr);
-	for (void *o : v)
-		dslab_kfree(o);
+	const dslab_pcs *p = churn_kmalloc64(k, 5);
+	const uint32_t cap = p->capacity;
+	ASSERT_GT(cap, 0u);
 	/* ...then empty main and spare with regular allocations (one more
 	 * would take a barn sheaf itself). */
 	std::vector<void *> got;
