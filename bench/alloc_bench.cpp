@@ -73,6 +73,8 @@
 
 #include <dslab.h>
 
+#include "line_latency.h"
+
 #if __has_include(<valgrind/callgrind.h>)
 #include <valgrind/callgrind.h>
 #define BENCH_HAVE_CALLGRIND 1
@@ -820,6 +822,10 @@ void BM_ProdCons(benchmark::State &state, int peer)
 	uint64_t full = 0, empty = 0, retries = 0;
 	bool failed = false;
 
+	/* The machine's state (line_latency.h): between this lcore's core and
+	 * the producer's, the two cores the pair runs on. */
+	if (!g_smoke && !g_callgrind)
+		state.counters["line_ns"] = line_latency::before_run(kProducerLcore);
 	for (auto _ : state) {
 		PcRun r;
 		r.a = a;

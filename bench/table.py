@@ -102,15 +102,17 @@ def main():
                   + f" | {ratio} |")
         print()
 
-    print("| peer | ns/obj (wall) | Mobj/s | ring-full spins/iter | alloc retries/iter |")
-    print("|---|---|---|---|---|")
+    print("| peer | ns/obj (wall) | Mobj/s | ring-full spins/iter | alloc retries/iter "
+          "| line_ns |")
+    print("|---|---|---|---|---|---|")
     for p in PEERS:
         b = med.get(f"BM_ProdCons/{p}/64")
         if b is None:
-            print(f"| {p} | skipped | | | |")
+            print(f"| {p} | skipped | | | | |")
             continue
+        line = f"{b['line_ns']:.0f}" if "line_ns" in b else "-"
         print(f"| {p} | {b['t_obj'] * 1e9:.1f} | {b['items_per_second'] / 1e6:.2f} "
-              f"| {b['ring_full_spins']:.0f} | {b['alloc_retries']:.0f} |")
+              f"| {b['ring_full_spins']:.0f} | {b['alloc_retries']:.0f} | {line} |")
 
 
 if __name__ == "__main__":
