@@ -205,10 +205,13 @@ void to_home(void *const *objs, unsigned n, unsigned lc)
 			rcu_home(objs[i], lc);
 			continue;
 		}
+		/* Nothing of the chunk after node_free(): it may give the
+		 * chunk back, descriptor and all. */
 		Chunk *ch = pm_chunk(objs[i]);
-		if (!pcs_take_home(ch->impl, lc, objs[i]))
-			node_free(ch->impl, ch->socket, 1, &objs[i]);
-		stat_add(ch->impl, lc, STAT_remote_ring_drained, 1);
+		dslab_cache_impl *c = ch->impl;
+		if (!pcs_take_home(c, lc, objs[i]))
+			node_free(c, ch->socket, 1, &objs[i]);
+		stat_add(c, lc, STAT_remote_ring_drained, 1);
 	}
 }
 
