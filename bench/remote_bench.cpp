@@ -16,7 +16,7 @@
  *     local               dslab objects of socket 0 (dslab_alloc)
  *     remote_ring         socket 1's objects (dslab_alloc_node(c, 0, 1)),
  *                         DSLAB_REMOTE_RING: batched, one ring enqueue per
- *                         32; between rounds (untimed) the home lcore takes
+ *                         DSLAB_REMOTE_BATCH; between rounds (untimed) the home lcore takes
  *                         every object home, so the ring has room: this is
  *                         the sender's cost, the home lcore's is its own
  *     remote_direct       the same objects, DSLAB_REMOTE_DIRECT: into
