@@ -112,8 +112,9 @@ struct dslab_pcs {
  *  Large, because an enqueue costs the sender about 125 ns more when a
  *  cache-line transfer between the lcores takes 200 ns (its ring lines
  *  were last read by the home socket): 4.6 ns per remote free in batches
- *  of 128, 6.9 ns in batches of 32 (bench/README.md, remote free). 1 KiB
- *  per lcore and remote socket. */
+ *  of 128, 6.9 ns in batches of 32, both before remote.cpp's write
+ *  prefetch (bench/README.md, remote free). 1 KiB per lcore and remote
+ *  socket. */
 #define DSLAB_REMOTE_BATCH 128
 
 /**

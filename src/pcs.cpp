@@ -18,6 +18,8 @@
 
 namespace dslab {
 
+static int pcs_socket(const dslab_pcs *p) { return (int)(p->socket_tag & ~DSLAB_PM_VALID); }
+
 static void set_main(dslab_pcs *p, dslab_sheaf *s)
 {
 	p->main = s;
@@ -46,8 +48,8 @@ void nolock_refill_main(dslab_cache_impl *c, dslab_pcs *p, unsigned lc)
 	 * a system call). */
 	dslab_sheaf *empty = p->main;
 	empty->size = 0;
-	dslab_sheaf *full = barn_exchange_try(c, lc, (int)(p->socket_tag & ~DSLAB_PM_VALID),
-					      p->spare == nullptr ? nullptr : empty);
+	dslab_sheaf *full =
+		barn_exchange_try(c, lc, pcs_socket(p), p->spare == nullptr ? nullptr : empty);
 	if (full == nullptr)
 		return;
 	set_main(p, full);
@@ -56,8 +58,6 @@ void nolock_refill_main(dslab_cache_impl *c, dslab_pcs *p, unsigned lc)
 }
 
 namespace {
-
-inline int pcs_socket(const dslab_pcs *p) { return (int)(p->socket_tag & ~DSLAB_PM_VALID); }
 
 /* Main is empty: make it non-empty. False only when out of memory. */
 bool replace_empty_main(dslab_cache_impl *c, dslab_pcs *p, unsigned lc)
