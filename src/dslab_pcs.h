@@ -109,13 +109,13 @@ struct dslab_pcs {
 } __rte_cache_aligned;
 
 /** Objects per remote-free batch: one rte_ring enqueue sends them home.
- *  Large, because an enqueue costs the sender about 125 ns more when a
- *  cache-line transfer between the lcores takes 200 ns (its ring lines
- *  were last read by the home socket): 4.6 ns per remote free in batches
- *  of 128, 6.9 ns in batches of 32, both before remote.cpp's write
- *  prefetch (bench/README.md, remote free). 1 KiB per lcore and remote
- *  socket. */
-#define DSLAB_REMOTE_BATCH 128
+ *  Large, because an enqueue costs the sender a few cache-line transfers
+ *  (the ring's head and tail, and slot lines the write prefetch has not
+ *  brought yet) when a transfer between the lcores takes 200 ns: in that
+ *  state a remote free cost 3.7 ns in batches of 128, 3.0-3.3 in batches of
+ *  256, 3.0-3.1 in batches of 512, against 1.6 for a local free
+ *  (bench/README.md, remote free). 2 KiB per lcore and remote socket. */
+#define DSLAB_REMOTE_BATCH 256
 
 /**
  * One lcore's remote-free batches (remote.cpp), reachable from the inline
