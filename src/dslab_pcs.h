@@ -114,7 +114,8 @@ struct dslab_pcs {
  *  brought yet) when a transfer between the lcores takes 200 ns: in that
  *  state a remote free cost 3.7 ns in batches of 128, 3.0-3.3 in batches of
  *  256, 3.0-3.1 in batches of 512, against 1.6 for a local free
- *  (bench/README.md, remote free). 2 KiB per lcore and remote socket. */
+ *  (README.md, "Remote frees and the nolock calls"). 2 KiB per lcore and
+ *  remote socket. */
 #define DSLAB_REMOTE_BATCH 256
 
 /**
