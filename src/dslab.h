@@ -116,7 +116,8 @@ struct dslab_config {
 	/** How a free of another socket's object goes home (see enum
 	 *  dslab_remote_free). */
 	uint32_t remote_free;
-	/** Slots of each socket's home ring, a power of two (0: 8192). */
+	/** Slots of each socket's home ring, a power of two (0: 64 remote-free
+	 *  batches, 64 * DSLAB_REMOTE_BATCH = 16384 slots, 128 KiB). */
 	uint32_t remote_ring_size;
 	/** Reserved for future fields; must be zero. */
 	uint64_t reserved[6];

@@ -63,6 +63,11 @@ namespace {
 
 constexpr uint32_t kBatch = DSLAB_REMOTE_BATCH;
 constexpr unsigned kDrainBurst = 64;
+/* The default ring holds 64 batches (minus one slot): bursts from many
+ * lcores of other sockets fit before senders fall back to the slabs. */
+constexpr uint32_t kDefaultRingBatches = 64;
+static_assert(((kDefaultRingBatches * kBatch) & (kDefaultRingBatches * kBatch - 1)) == 0,
+	      "rte_ring sizes are powers of two");
 static_assert(kBatch >= 2, "the inline path fills all slots but the last");
 static_assert(RTE_MAX_NUMA_NODES <= DSLAB_PM_VALID, "a batch per socket of the page-map tag");
 
@@ -225,7 +230,7 @@ int remote_init(uint32_t mode, uint32_t ring_size)
 	if (mode == DSLAB_REMOTE_DIRECT || topo_socket_count() <= 1)
 		return 0;
 	if (ring_size == 0)
-		ring_size = 8192;
+		ring_size = kDefaultRingBatches * kBatch;
 	g_prefetchw = cpu_has_prefetchw();
 	g_nring = 0;
 	for (int s = 0; s < RTE_MAX_NUMA_NODES; s++) {

@@ -1125,6 +1125,27 @@ TEST(Remote, BadConfigurationIsRefused)
 	ASSERT_EQ(dslab_init(&ok), 0);
 }
 
+/* Each home ring holds 64 batches by default (one slot of an rte_ring stays
+ * empty), and exactly what remote_ring_size asks for otherwise. */
+TEST(Remote, HomeRingSizes)
+{
+	ASSERT_EQ(dslab_socket_count(), 2u);
+	for (uint32_t asked : {0u, 1024u}) {
+		dslab_config cfg{};
+		cfg.remote_free = DSLAB_REMOTE_RING;
+		cfg.remote_ring_size = asked;
+		Reinit re(cfg);
+		ASSERT_TRUE(re.ok);
+		const unsigned want = asked != 0 ? asked : 64u * DSLAB_REMOTE_BATCH;
+		for (int s = 0; s < 2; s++) {
+			rte_ring *r = home_ring(s);
+			ASSERT_NE(r, nullptr) << "socket " << s;
+			EXPECT_EQ(rte_ring_get_size(r), want) << "socket " << s;
+			EXPECT_EQ(rte_ring_get_capacity(r), want - 1) << "socket " << s;
+		}
+	}
+}
+
 } // namespace
 
 namespace {
