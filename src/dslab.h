@@ -117,7 +117,9 @@ struct dslab_config {
 	 *  dslab_remote_free). */
 	uint32_t remote_free;
 	/** Slots of each socket's home ring, a power of two (0: 64 remote-free
-	 *  batches, 64 * DSLAB_REMOTE_BATCH = 16384 slots, 128 KiB). */
+	 *  batches, 64 * DSLAB_REMOTE_BATCH = 16384 slots, 128 KiB). A batch
+	 *  that does not fit goes to its slabs under their lock (so, every
+	 *  batch, with fewer slots than DSLAB_REMOTE_BATCH). */
 	uint32_t remote_ring_size;
 	/** Reserved for future fields; must be zero. */
 	uint64_t reserved[6];
