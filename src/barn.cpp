@@ -22,6 +22,30 @@ namespace dslab {
 
 Barn *barn_create() { return new (std::nothrow) Barn(); }
 
+namespace {
+
+/* A barn list's push and pop, under the barn's lock. Its counter is also
+ * read without the lock (a hint that skips a useless lock): atomic stores. */
+void list_push(dslab_sheaf *&head, uint32_t &nr, dslab_sheaf *s)
+{
+	s->next = head;
+	head = s;
+	__atomic_store_n(&nr, nr + 1, __ATOMIC_RELAXED);
+}
+
+dslab_sheaf *list_pop(dslab_sheaf *&head, uint32_t &nr)
+{
+	dslab_sheaf *s = head;
+
+	if (s != nullptr) {
+		head = s->next;
+		__atomic_store_n(&nr, nr - 1, __ATOMIC_RELAXED);
+	}
+	return s;
+}
+
+} // namespace
+
 dslab_sheaf *sheaf_alloc(dslab_cache_impl *c, unsigned lc, int socket, uint32_t capacity)
 {
 	/* Plain heap memory, first touched by the lcore that will use it. */
@@ -82,10 +106,7 @@ dslab_sheaf *barn_get_full(dslab_cache_impl *c, unsigned lc, int socket)
 
 	if (__atomic_load_n(&b->nr_full, __ATOMIC_RELAXED) != 0) {
 		Guard<SpinLock> g(b->lock);
-		if ((s = b->full) != nullptr) {
-			b->full = s->next;
-			__atomic_store_n(&b->nr_full, b->nr_full - 1, __ATOMIC_RELAXED);
-		}
+		s = list_pop(b->full, b->nr_full);
 	}
 	stat_add(c, lc, s != nullptr ? STAT_barn_get : STAT_barn_get_fail, 1);
 	return s;
@@ -102,16 +123,10 @@ dslab_sheaf *barn_exchange_try(dslab_cache_impl *c, unsigned lc, int socket, dsl
 	dslab_sheaf *s = nullptr;
 
 	if (__atomic_load_n(&b->nr_full, __ATOMIC_RELAXED) != 0 && b->lock.try_lock()) {
-		if ((s = b->full) != nullptr && (empty == nullptr || b->nr_empty < c->max_empty)) {
-			b->full = s->next;
-			__atomic_store_n(&b->nr_full, b->nr_full - 1, __ATOMIC_RELAXED);
-			if (empty != nullptr) {
-				empty->next = b->empty;
-				b->empty = empty;
-				__atomic_store_n(&b->nr_empty, b->nr_empty + 1, __ATOMIC_RELAXED);
-			}
-		} else {
-			s = nullptr;
+		if (empty == nullptr || b->nr_empty < c->max_empty) {
+			s = list_pop(b->full, b->nr_full);
+			if (s != nullptr && empty != nullptr)
+				list_push(b->empty, b->nr_empty, empty);
 		}
 		b->lock.unlock();
 	}
@@ -126,10 +141,7 @@ dslab_sheaf *barn_get_empty(dslab_cache_impl *c, unsigned lc, int socket)
 
 	if (__atomic_load_n(&b->nr_empty, __ATOMIC_RELAXED) != 0) {
 		Guard<SpinLock> g(b->lock);
-		if ((s = b->empty) != nullptr) {
-			b->empty = s->next;
-			__atomic_store_n(&b->nr_empty, b->nr_empty - 1, __ATOMIC_RELAXED);
-		}
+		s = list_pop(b->empty, b->nr_empty);
 	}
 	stat_add(c, lc, s != nullptr ? STAT_barn_get : STAT_barn_get_fail, 1);
 	return s;
@@ -143,9 +155,7 @@ bool barn_put_full(dslab_cache_impl *c, unsigned lc, dslab_sheaf *s)
 	if (__atomic_load_n(&b->nr_full, __ATOMIC_RELAXED) < c->max_full) {
 		Guard<SpinLock> g(b->lock);
 		if (b->nr_full < c->max_full) {
-			s->next = b->full;
-			b->full = s;
-			__atomic_store_n(&b->nr_full, b->nr_full + 1, __ATOMIC_RELAXED);
+			list_push(b->full, b->nr_full, s);
 			ok = true;
 		}
 	}
@@ -161,9 +171,7 @@ void barn_put_empty(dslab_cache_impl *c, unsigned lc, dslab_sheaf *s)
 	if (__atomic_load_n(&b->nr_empty, __ATOMIC_RELAXED) < c->max_empty) {
 		Guard<SpinLock> g(b->lock);
 		if (b->nr_empty < c->max_empty) {
-			s->next = b->empty;
-			b->empty = s;
-			__atomic_store_n(&b->nr_empty, b->nr_empty + 1, __ATOMIC_RELAXED);
+			list_push(b->empty, b->nr_empty, s);
 			stat_add(c, lc, STAT_barn_put, 1);
 			return;
 		}
