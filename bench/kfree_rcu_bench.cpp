@@ -66,7 +66,7 @@ constexpr unsigned kReader = 1;
 constexpr unsigned kReadsPerReport = 64;
 /* Pending samples: a prime period, so that the samples do not always fall
  * at one phase of the sheaf (128) and quiescent (64) cycles. */
-constexpr unsigned kSample = 1021;
+constexpr unsigned kSample = 4093;
 
 bool g_smoke;
 uint64_t g_retires = 1u << 20; /* per iteration */
@@ -88,6 +88,18 @@ struct Obj {
 constexpr unsigned kMaxSlots = 1024;
 alignas(64) std::atomic<Obj *> g_slots[kMaxSlots];
 std::atomic<unsigned> g_mask; /* slots - 1 */
+/* The writer's update of a slot: it is the slots' only writer, so it reads
+ * the old pointer with a plain load and publishes the new one with a store
+ * release, as rcu_assign_pointer() does under the updater's lock. (An
+ * exchange, a locked instruction, would stall the writer for the line's
+ * transfer from the reader on every retire, whatever the peer: the loop's
+ * rate would then be the machine's line transfer, not the retire cost.) */
+inline Obj *publish(std::atomic<Obj *> &slot, Obj *o)
+{
+	Obj *old = slot.load(std::memory_order_relaxed);
+	slot.store(o, std::memory_order_release);
+	return old;
+}
 std::atomic<bool> g_stop;
 std::atomic<int> g_ready;
 struct rte_rcu_qsbr *g_v; /* the DPDK peers' QSBR variable */
@@ -192,6 +204,7 @@ void BM_Retire_dslab(benchmark::State &state, bool rcu)
 	struct dslab_cache_stats st;
 	dslab_cache_stats(c, &st);
 	const uint64_t cap = st.sheaf_capacity;
+	const struct dslab_cache_stats st0 = st;
 	uint64_t retired = 0, peak = 0, sum_pending = 0, samples = 0;
 	std::vector<uint32_t> sampled; /* for the median */
 	sampled.reserve(1u << 16);
@@ -210,7 +223,7 @@ void BM_Retire_dslab(benchmark::State &state, bool rcu)
 					break;
 				}
 				__atomic_store_n(&o->payload[0], i, __ATOMIC_RELAXED);
-				Obj *old = g_slots[i & mask].exchange(o, std::memory_order_acq_rel);
+				Obj *old = publish(g_slots[i & mask], o);
 				if (old != nullptr) {
 					if (rcu)
 						dslab_kfree_rcu(old, rh);
@@ -233,6 +246,14 @@ void BM_Retire_dslab(benchmark::State &state, bool rcu)
 		if (rcu)
 			dslab_rcu_offline();
 	}
+	/* Sheaves that went through the slabs, per sheaf's worth retired:
+	 * the rest were reused whole through the barn. */
+	dslab_cache_stats(c, &st);
+	const double sheaves = double(retired) / double(cap);
+	state.counters["slab_refills"] = double(st.sheaf_refill - st0.sheaf_refill) / sheaves;
+	state.counters["slab_flushes"] = double(st.sheaf_flush - st0.sheaf_flush) / sheaves;
+	state.counters["barn_ops"] =
+		double(st.barn_get + st.barn_get_fail + st.barn_put - st0.barn_get - st0.barn_get_fail - st0.barn_put) / sheaves;
 	for (auto &slot : g_slots)
 		if (Obj *last = slot.exchange(nullptr))
 			dslab_free(c, last);
@@ -318,7 +339,7 @@ void BM_Retire_qsbr_dq(benchmark::State &state)
 				}
 				auto *o = static_cast<Obj *>(p);
 				__atomic_store_n(&o->payload[0], i, __ATOMIC_RELAXED);
-				Obj *old = g_slots[i & mask].exchange(o, std::memory_order_acq_rel);
+				Obj *old = publish(g_slots[i & mask], o);
 				if (old != nullptr) {
 					while (rte_rcu_qsbr_dq_enqueue(dq, &old) != 0) {
 						unsigned f, pend, avail;
@@ -360,7 +381,7 @@ void BM_Retire_naive_batch32(benchmark::State &state)
 				}
 				auto *o = static_cast<Obj *>(p);
 				__atomic_store_n(&o->payload[0], i, __ATOMIC_RELAXED);
-				Obj *old = g_slots[i & mask].exchange(o, std::memory_order_acq_rel);
+				Obj *old = publish(g_slots[i & mask], o);
 				if (old != nullptr)
 					batch[nb++] = old;
 				if (nb == 32) {
@@ -404,7 +425,7 @@ void BM_Retire_liburcu(benchmark::State &state)
 					break;
 				}
 				__atomic_store_n(&o->payload[0], i, __ATOMIC_RELAXED);
-				Obj *old = g_slots[i & mask].exchange(o, std::memory_order_acq_rel);
+				Obj *old = publish(g_slots[i & mask], o);
 				if (old != nullptr)
 					call_rcu(&old->uh, urcu_free);
 				if ((i % kReadsPerReport) == 0)
