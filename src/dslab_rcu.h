@@ -15,8 +15,9 @@
  * Batching: on an lcore online in the QSBR variable, a local object of a
  * cache with sheaves goes into that lcore's rcu sheaf with no atomic
  * operation; a full sheaf takes one QSBR token and, once its grace period
- * has passed, becomes a full sheaf of the barn (its objects are allocated
- * again without touching slabs). A partly filled sheaf is submitted at the
+ * has passed, becomes the lcore's spare sheaf if that slot is free or
+ * empty, else a full sheaf of the barn (either way its objects are
+ * allocated again without touching slabs). A partly filled sheaf is submitted at the
  * lcore's first dslab_quiescent() after rcu_flush_us. Everything else
  * (another socket's object, a cache without sheaves, a caller that is not an
  * online lcore, no empty sheaf to be had) takes the fallback: batches under
