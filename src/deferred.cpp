@@ -42,6 +42,7 @@ __thread uint32_t dslab_busy_ __attribute__((tls_model("initial-exec")));
 namespace dslab {
 
 std::atomic<uintptr_t> g_deferred_nonlcore{0};
+std::atomic<uint64_t> g_bad_count{0};
 
 namespace {
 
@@ -50,7 +51,6 @@ constexpr uintptr_t kRcuTag = 1;
 /* A pointer a nolock call could not place: reported at a safe point
  * (logging is not async-signal-safe). */
 std::atomic<const void *> g_bad_ptr{nullptr};
-std::atomic<uint64_t> g_bad_count{0};
 
 inline std::atomic<uintptr_t> *list_of(unsigned lc)
 {

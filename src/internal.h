@@ -114,6 +114,7 @@ struct alignas(RTE_CACHE_LINE_SIZE) LcoreStats {
 /* ---- re-entry marks and deferred frees (deferred.cpp) ------------------ */
 /* Shared deferred list of threads with no lcore id. */
 extern std::atomic<uintptr_t> g_deferred_nonlcore;
+extern std::atomic<uint64_t> g_bad_count; /* report_bad() has work */
 /* Do deferred frees: the lcore's own (lc valid) or the shared list. */
 void deferred_run(unsigned lc);
 /* Barrier: do every lcore's deferred frees and the shared list. */
@@ -431,6 +432,9 @@ void remote_flush(unsigned lc);
 unsigned remote_drain(int socket, unsigned lc, unsigned max);
 void remote_drain_all(unsigned lc);
 bool remote_waiting(int socket);
+/* Lcore lc (an lcore id) has no partly filled batch and its socket's ring
+ * is empty: a hint, for dslab_quiescent()'s idle path. */
+bool remote_idle(unsigned lc);
 /* Barrier: wait for drains that dequeued objects and still place them. */
 void remote_drain_wait();
 void rcu_barrier_on(dslab_cache_impl *c);

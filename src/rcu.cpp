@@ -973,20 +973,37 @@ extern "C" void dslab_rcu_offline(void)
 	rcu_lcore_gone(rte_lcore_id());
 }
 
-extern "C" void dslab_quiescent(void)
+namespace {
+
+/*
+ * Nothing for dslab_quiescent() to do on lcore lc but report: no rcu sheaf
+ * open or pending, no barrier request, no deferred free, no remote batch to
+ * send or take home, nothing global to poll. Relaxed loads of lines that
+ * change rarely: a dataplane lcore that only reads (or frees without RCU)
+ * pays these loads instead of a dozen calls (184 instructions idle before,
+ * by callgrind on the kfree_rcu bench's reader).
+ */
+inline bool quiescent_idle(unsigned lc, RcuLcore &rl)
 {
-	if (g_v == nullptr)
-		return;
+	return rl.open_head == nullptr && rl.pend_head == nullptr &&
+	       rl.req.load(std::memory_order_relaxed) == rl.ack.load(std::memory_order_relaxed) &&
+	       __atomic_load_n(&dslab_lcores[lc].deferred, __ATOMIC_RELAXED) == 0 &&
+	       g_deferred_nonlcore.load(std::memory_order_relaxed) == 0 &&
+	       g_bad_count.load(std::memory_order_relaxed) == 0 &&
+	       g_orph_n.load(std::memory_order_relaxed) == 0 &&
+	       g_fb.pending.load(std::memory_order_relaxed) == 0 && remote_idle(lc);
+}
+
+/* dslab_quiescent()'s work, out of line: the idle path saves no registers. */
+__attribute__((noinline)) void quiescent_work(unsigned lc)
+{
 	BusyScope busy;
-	unsigned lc = rte_lcore_id();
 	deferred_poll(lc);
 	if (lc < RTE_MAX_LCORE)
 		deferred_poll(RTE_MAX_LCORE); /* and threads with no lcore id */
 	report_bad();
 	if (lc < RTE_MAX_LCORE) {
 		RcuLcore &rl = g_rl[lc];
-		if (rl.online)
-			rte_rcu_qsbr_quiescent(g_v, lc);
 		service(lc);
 		/* Remote frees: send this lcore's batches, take its socket's
 		 * objects home. */
@@ -1001,6 +1018,23 @@ extern "C" void dslab_quiescent(void)
 			reclaim_own(lc, kReclaimOnQuiescent);
 	}
 	poll_global(lc, false);
+}
+
+} // namespace
+
+extern "C" void dslab_quiescent(void)
+{
+	if (g_v == nullptr)
+		return;
+	unsigned lc = rte_lcore_id();
+	if (likely(lc < RTE_MAX_LCORE)) {
+		RcuLcore &rl = g_rl[lc];
+		if (rl.online)
+			rte_rcu_qsbr_quiescent(g_v, lc);
+		if (likely(quiescent_idle(lc, rl)))
+			return;
+	}
+	quiescent_work(lc);
 }
 
 extern "C" void dslab_rcu_barrier(void)

@@ -75,6 +75,8 @@ rte_ring *g_ring[RTE_MAX_NUMA_NODES];
 /* The sockets with a ring, for remote_flush(). */
 int g_ring_socket[RTE_MAX_NUMA_NODES];
 unsigned g_nring;
+/* Each lcore id's socket, as remote_init() armed its batches. */
+int g_home[RTE_MAX_LCORE];
 
 inline void **&next_of(unsigned lc, int socket)
 {
@@ -253,10 +255,12 @@ int remote_init(uint32_t mode, uint32_t ring_size)
 	/* Arm the batches: every lcore id batches for every socket with a
 	 * ring but its own (a socket without lcores has no ring: its objects
 	 * go to its slabs directly). */
-	for (unsigned lc = 0; lc < RTE_MAX_LCORE; lc++)
+	for (unsigned lc = 0; lc < RTE_MAX_LCORE; lc++) {
+		g_home[lc] = topo_lcore_socket(lc);
 		for (unsigned i = 0; i < g_nring; i++)
-			if (g_ring_socket[i] != topo_lcore_socket(lc))
+			if (g_ring_socket[i] != g_home[lc])
 				next_of(lc, g_ring_socket[i]) = batch_top(lc, g_ring_socket[i]);
+	}
 	return 0;
 }
 
@@ -333,6 +337,16 @@ bool remote_waiting(int socket)
 	 * dequeue. */
 	return r != nullptr && __atomic_load_n(&r->prod.tail, __ATOMIC_RELAXED) !=
 				       __atomic_load_n(&r->cons.tail, __ATOMIC_RELAXED);
+}
+
+bool remote_idle(unsigned lc)
+{
+	for (unsigned i = 0; i < g_nring; i++) {
+		void **next = next_of(lc, g_ring_socket[i]);
+		if (next != nullptr && next != batch_top(lc, g_ring_socket[i]))
+			return false;
+	}
+	return !remote_waiting(g_home[lc]);
 }
 
 unsigned remote_drain(int socket, unsigned lc, unsigned max)
