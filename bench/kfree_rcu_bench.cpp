@@ -10,10 +10,12 @@
  * lcore (lcore 1, the other core) loads a slot and reads its object 64
  * times between quiescent reports. Slots: 1 (every retire and every read
  * on one pointer) or 1024 (a table: the writer replaces slot i % 1024, the
- * reader reads 64 slots spread over it). Figures: retires per second (items) and
- * the most objects waiting for a grace period (peak_pending, sampled every
- * 1021 retires; for dslab also the mean and the median of the samples, in
- * objects and sheaves). Peers:
+ * reader reads 64 slots spread over it). The writer publishes with a store
+ * release (publish()). Figures: retires per second (items) and the most
+ * objects waiting for a grace period (peak_pending, sampled every 4093
+ * retires; for dslab also the mean and the median of the samples, in
+ * objects and sheaves, and per sheaf's worth retired the sheaves refilled
+ * from and flushed to slabs and the barn operations). Peers:
  *   dslab_kfree_rcu  dslab_kfree_rcu() into the lcore's rcu sheaf; writer and
  *                    reader are online dslab readers calling dslab_quiescent()
  *                    (the writer every 64 retires).
