@@ -266,10 +266,15 @@ void flush_own(unsigned lc, dslab_cache_impl *want)
 {
 	RcuLcore &rl = g_rl[lc];
 
-	for (dslab_sheaf *s = rl.open_head, *next; s != nullptr; s = next) {
-		next = s->open_next;
-		if (want == nullptr || s->cache == want)
-			submit(lc, s->cache);
+	if (want != nullptr) {
+		/* The cache's open sheaf on this lcore is its pcs.rcu_free (open
+		 * once it holds an object): no walk over other caches' sheaves. */
+		const dslab_pcs *p = &want->pub->pcs[lc];
+		if (p->rcu_free != nullptr && p->rcu_size != 0)
+			submit(lc, want);
+	} else {
+		while (rl.open_head != nullptr)
+			submit(lc, rl.open_head->cache);
 	}
 	dslab_sheaf **pp = &rl.pend_head, *last = nullptr;
 	while (*pp != nullptr) {
