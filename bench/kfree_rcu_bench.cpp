@@ -248,14 +248,16 @@ void BM_Retire_dslab(benchmark::State &state, bool rcu)
 		if (rcu)
 			dslab_rcu_offline();
 	}
-	/* Sheaves that went through the slabs, per sheaf's worth retired:
-	 * the rest were reused whole through the barn. */
+	/* Sheaves that went through the slabs, per sheaf's worth retired
+	 * (the rest were reused whole, through the spare or the barn), and
+	 * barn operations, each under the barn's lock. */
 	dslab_cache_stats(c, &st);
 	const double sheaves = double(retired) / double(cap);
 	state.counters["slab_refills"] = double(st.sheaf_refill - st0.sheaf_refill) / sheaves;
 	state.counters["slab_flushes"] = double(st.sheaf_flush - st0.sheaf_flush) / sheaves;
-	state.counters["barn_ops"] =
-		double(st.barn_get + st.barn_get_fail + st.barn_put - st0.barn_get - st0.barn_get_fail - st0.barn_put) / sheaves;
+	const uint64_t barn = st.barn_get + st.barn_get_fail + st.barn_put;
+	const uint64_t barn0 = st0.barn_get + st0.barn_get_fail + st0.barn_put;
+	state.counters["barn_ops"] = double(barn - barn0) / sheaves;
 	for (auto &slot : g_slots)
 		if (Obj *last = slot.exchange(nullptr))
 			dslab_free(c, last);

@@ -17,11 +17,12 @@
  * operation; a full sheaf takes one QSBR token and, once its grace period
  * has passed, becomes the lcore's spare sheaf if that slot is free or
  * empty, else a full sheaf of the barn (either way its objects are
- * allocated again without touching slabs). A partly filled sheaf is submitted at the
- * lcore's first dslab_quiescent() after rcu_flush_us. Everything else
- * (another socket's object, a cache without sheaves, a caller that is not an
- * online lcore, no empty sheaf to be had) takes the fallback: batches under
- * one token each, behind a short lock, never waiting for a grace period.
+ * allocated again without touching slabs). A partly filled sheaf is
+ * submitted at the lcore's first dslab_quiescent() after rcu_flush_us.
+ * Everything else (another socket's object, a cache without sheaves, a
+ * caller that is not an online lcore, no empty sheaf to be had) takes the
+ * fallback: batches under one token each, behind a short lock, never
+ * waiting for a grace period.
  *
  * The contract, as for every QSBR user: reader lcores go online
  * (dslab_rcu_online()) and call dslab_quiescent() regularly, outside their
@@ -100,7 +101,9 @@ void dslab_rcu_offline(void);
  * Report a quiescent state for the calling lcore (if online) and do its
  * deferred work: reclaim rcu sheaves whose grace period has passed, submit
  * partly filled ones older than rcu_flush_us, serve a barrier's request,
- * reclaim expired fallback batches.
+ * reclaim expired fallback batches, send the lcore's remote batches and
+ * take its socket's objects home. With none of that to do, the call is the
+ * report and a few loads (about 70 instructions).
  * Thread safety: lcore; on other threads only the deferred work is done.
  */
 void dslab_quiescent(void);

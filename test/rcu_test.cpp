@@ -93,8 +93,8 @@ TEST(Rcu, AttachApplicationQsbr)
 }
 
 /* A reader lcore holds a reference across many reads; the writer retires
- * objects and reuses memory as fast as the barn hands it back. A reused
- * object would change under the reader. */
+ * objects and reuses memory as fast as the spare and the barn hand it
+ * back. A reused object would change under the reader. */
 TEST(Rcu, GracePeriodSafetyAndReuseThroughSpareAndBarn)
 {
 	dslab_cache *c = dslab_cache_create("rcu_gp", sizeof(Obj), nullptr);
