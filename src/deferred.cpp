@@ -314,8 +314,8 @@ extern "C" void dslab_kfree_rcu_nolock_head(void *obj, struct dslab_rcu_head *he
 		 * sheaf that the next object does not fill: no slow path. */
 		if ((e & DSLAB_PM_TAG_MASK) == p->socket_tag && n < p->rcu_limit) {
 			p->rcu_objs[n] = obj;
-			p->rcu_size = n + 1;
-			DSLAB_STAT_ADD_(p->free_rcu_sheaf, 1);
+			/* Counted by rcu_size (dslab_pcs.free_rcu_sheaf). */
+			__atomic_store_n(&p->rcu_size, n + 1, __ATOMIC_RELAXED);
 			return;
 		}
 		/* Another socket's object, on an online lcore (whose

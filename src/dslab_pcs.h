@@ -102,10 +102,15 @@ struct dslab_pcs {
 	uint32_t rcu_size;    /**< objects in rcu_free; authoritative */
 	uint32_t rcu_limit;   /**< fast path while rcu_size < rcu_limit, 0: slow */
 	struct dslab_sheaf *rcu_free; /**< batching kfree_rcu, or NULL */
-	uint64_t free_rcu_sheaf;      /**< counter */
+	/** Counter of the objects of this lcore's submitted rcu sheaves: with
+	 *  rcu_size, stat free_rcu_sheaf, so that kfree_rcu() stores no counter
+	 *  of its own (one store fewer per object); a submit moves rcu_size
+	 *  into it inside rcu_seq, odd meanwhile (a seqcount for readers). */
+	uint64_t free_rcu_sheaf;
 	/** Counter of the inline remote free: on the lcore's own line, not
 	 *  behind cache->impl->stats (two more dependent loads). */
 	uint64_t free_remote_ring;
+	uint32_t rcu_seq; /**< see free_rcu_sheaf */
 } __rte_cache_aligned;
 
 /** Objects per remote-free batch: one rte_ring enqueue sends them home.
@@ -552,8 +557,8 @@ dslab_kfree_rcu_head(void *obj, struct dslab_rcu_head *head)
 			if (likely((e & DSLAB_PM_TAG_MASK) == p->socket_tag &&
 				   n < p->rcu_limit)) {
 				p->rcu_objs[n] = obj;
-				p->rcu_size = n + 1;
-				DSLAB_STAT_ADD_(p->free_rcu_sheaf, 1);
+				/* Counted by rcu_size (free_rcu_sheaf). */
+				__atomic_store_n(&p->rcu_size, n + 1, __ATOMIC_RELAXED);
 				dslab_leave_(prev);
 				return;
 			}

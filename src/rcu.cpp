@@ -153,7 +153,7 @@ void rcu_sheaf_set(dslab_cache_impl *c, dslab_pcs *p, dslab_sheaf *s)
 	s->cache = c;
 	p->rcu_free = s;
 	p->rcu_objs = s->objects;
-	p->rcu_size = 0;
+	__atomic_store_n(&p->rcu_size, 0, __ATOMIC_RELAXED);
 	p->rcu_limit = 0; /* the first object goes through sheaf_path() */
 }
 
@@ -231,11 +231,18 @@ void submit(unsigned lc, dslab_cache_impl *c)
 	RcuLcore &rl = g_rl[lc];
 	dslab_pcs *p = &c->pub->pcs[lc];
 	dslab_sheaf *s = p->rcu_free;
+	uint32_t q = p->rcu_seq;
 
 	s->size = p->rcu_size;
+	/* The objects move from rcu_size to free_rcu_sheaf: a seqcount
+	 * around it, so that stats_read() counts them once. */
+	__atomic_store_n(&p->rcu_seq, q + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	__atomic_store_n(&p->free_rcu_sheaf, p->free_rcu_sheaf + s->size, __ATOMIC_RELAXED);
+	__atomic_store_n(&p->rcu_size, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&p->rcu_seq, q + 2, __ATOMIC_RELEASE);
 	p->rcu_free = nullptr;
 	p->rcu_objs = nullptr;
-	p->rcu_size = 0;
 	p->rcu_limit = 0;
 	open_unlink(rl, s);
 	s->token = rte_rcu_qsbr_start(g_v);
@@ -574,8 +581,8 @@ bool sheaf_path(dslab_cache_impl *c, void *obj, int socket, unsigned lc)
 	}
 	uint32_t n = p->rcu_size;
 	p->rcu_objs[n++] = obj;
-	p->rcu_size = n;
-	DSLAB_STAT_ADD_(p->free_rcu_sheaf, 1);
+	/* Counted by rcu_size (dslab_pcs.free_rcu_sheaf). */
+	__atomic_store_n(&p->rcu_size, n, __ATOMIC_RELAXED);
 	if (n == 1) {
 		s->since = now_cycles();
 		open_link(g_rl[lc], s);
