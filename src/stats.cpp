@@ -68,10 +68,10 @@ int tel_info(const char *, const char *params, struct rte_tel_data *d)
 
 } // namespace
 
-/* An lcore's kfree_rcu() objects put in rcu sheaves (dslab_pcs.free_rcu_sheaf):
- * the submitted ones and the open sheaf's, read inside the seqcount. A few
- * tries; an owner preempted in the middle of a submit costs at most a sheaf
- * counted twice or not at all, in this one read. */
+/* An lcore's kfree_rcu() objects put in rcu sheaves (see
+ * dslab_pcs.free_rcu_sheaf): the submitted ones and the open sheaf's, read
+ * inside the seqcount. A few tries; an owner preempted in the middle of a
+ * submit costs at most a sheaf counted twice or not at all, in this read. */
 static uint64_t rcu_sheaf_objects(const dslab_pcs *p)
 {
 	uint64_t n = 0;
