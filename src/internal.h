@@ -121,12 +121,16 @@ void deferred_run(unsigned lc);
 void deferred_run_all();
 /* Log the pointers nolock calls could not place (dslab_quiescent()). */
 void report_bad();
+/* Deferred frees wait: the lcore's own (lc valid) or the shared list. */
+static inline bool deferred_pending(unsigned lc)
+{
+	return (lc < RTE_MAX_LCORE
+		? __atomic_load_n(&dslab_lcores[lc].deferred, __ATOMIC_RELAXED)
+		: g_deferred_nonlcore.load(std::memory_order_relaxed)) != 0;
+}
 static inline void deferred_poll(unsigned lc)
 {
-	uintptr_t pending = lc < RTE_MAX_LCORE
-		? __atomic_load_n(&dslab_lcores[lc].deferred, __ATOMIC_RELAXED)
-		: g_deferred_nonlcore.load(std::memory_order_relaxed);
-	if (unlikely(pending != 0))
+	if (unlikely(deferred_pending(lc)))
 		deferred_run(lc);
 }
 

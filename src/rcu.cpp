@@ -999,8 +999,7 @@ inline bool quiescent_idle(unsigned lc, RcuLcore &rl)
 {
 	return rl.open_head == nullptr && rl.pend_head == nullptr &&
 	       rl.req.load(std::memory_order_relaxed) == rl.ack.load(std::memory_order_relaxed) &&
-	       __atomic_load_n(&dslab_lcores[lc].deferred, __ATOMIC_RELAXED) == 0 &&
-	       g_deferred_nonlcore.load(std::memory_order_relaxed) == 0 &&
+	       !deferred_pending(lc) && !deferred_pending(RTE_MAX_LCORE) &&
 	       g_bad_count.load(std::memory_order_relaxed) == 0 &&
 	       g_orph_n.load(std::memory_order_relaxed) == 0 &&
 	       g_fb.pending.load(std::memory_order_relaxed) == 0 && remote_idle(lc);

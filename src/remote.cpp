@@ -89,6 +89,13 @@ inline void **batch_top(unsigned lc, int socket)
 	return &dslab_remote_lcores[lc].objs[socket][kBatch - 1];
 }
 
+/* Lcore lc holds objects in its batch for socket (batched, not empty). */
+inline bool batch_holds(unsigned lc, int socket)
+{
+	void **next = next_of(lc, socket);
+	return next != nullptr && next != batch_top(lc, socket);
+}
+
 /* Drains between their dequeue and the objects' arrival in a sheaf or
  * slab: a barrier waits for them (R6 on decrement, A6 in the barrier), so
  * that no lcore still holds a destroyed cache's object, nor touches its
@@ -316,12 +323,9 @@ void remote_flush(unsigned lc)
 {
 	if (lc >= RTE_MAX_LCORE)
 		return;
-	for (unsigned i = 0; i < g_nring; i++) {
-		int s = g_ring_socket[i];
-		void **next = next_of(lc, s);
-		if (next != nullptr && next != batch_top(lc, s))
-			send(lc, s);
-	}
+	for (unsigned i = 0; i < g_nring; i++)
+		if (batch_holds(lc, g_ring_socket[i]))
+			send(lc, g_ring_socket[i]);
 }
 
 void remote_drain_wait()
@@ -341,11 +345,9 @@ bool remote_waiting(int socket)
 
 bool remote_idle(unsigned lc)
 {
-	for (unsigned i = 0; i < g_nring; i++) {
-		void **next = next_of(lc, g_ring_socket[i]);
-		if (next != nullptr && next != batch_top(lc, g_ring_socket[i]))
+	for (unsigned i = 0; i < g_nring; i++)
+		if (batch_holds(lc, g_ring_socket[i]))
 			return false;
-	}
 	return !remote_waiting(g_home[lc]);
 }
 
