@@ -113,8 +113,8 @@ dslab_sheaf *barn_get_full(dslab_cache_impl *c, unsigned lc, int socket)
 }
 
 /* The nolock allocation's exchange: a full sheaf for the caller's empty
- * main, which goes into the empty list (unless NULL: the caller keeps it
- * as its spare). Never waits: a barn another thread holds, no full sheaf
+ * spare, which goes into the empty list (unless NULL: there was none).
+ * Never waits: a barn another thread holds, no full sheaf
  * or no room for the empty one (freeing it could make a system call) is a
  * failure. */
 dslab_sheaf *barn_exchange_try(dslab_cache_impl *c, unsigned lc, int socket, dslab_sheaf *empty)

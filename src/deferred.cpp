@@ -7,12 +7,14 @@
  *
  * Re-entry: every dslab call that writes per-lcore state (sheaves, rcu
  * lists, remote batches, per-lcore counters) runs with the lcore's busy
- * mark set: the inline fast paths with dslab_enter_()/dslab_leave_(), the
- * rest with BusyScope. A *_nolock call that finds the mark clear interrupted
- * nothing of dslab's on this thread, so it may do what a regular call does
- * as long as it never waits: it sets the mark, uses the sheaves, try-locks
- * the slabs, and never maps memory. One that finds it set touches nothing
- * but the deferred list.
+ * mark set (BusyScope; dslab_enter_() for the inline bulk paths and remote
+ * batch), except the inline single-object alloc, free and kfree_rcu, which
+ * use only the near end of main and of the rcu sheaf (dslab_pcs.h). A
+ * *_nolock call that finds the mark clear interrupted at most one of those,
+ * so it may do what a regular call does, as long as it never waits and
+ * keeps off the near ends: it sets the mark, uses the far ends, the spare
+ * and the barn (try-lock), try-locks the slabs, and never maps memory. One
+ * that finds the mark set touches nothing but the deferred list.
  *
  * Deferred list: a Treiber stack of words, pushed with compare-and-swap (a
  * nested handler may push between our load and our CAS) and emptied whole
@@ -221,18 +223,12 @@ extern "C" void *dslab_kmalloc_nolock(size_t size, unsigned flags, int socket)
 	{
 		BusyMark mark;
 		if (lc < RTE_MAX_LCORE) {
-			/* The lcore's own socket: its main sheaf, if set up,
-			 * its full spare (a swap of pointers: nothing that
-			 * could wait), or a full sheaf of the barn, if its
-			 * lock is free (the regular path's order). */
+			/* The lcore's own socket: main's far end, the spare, or
+			 * a full sheaf of the barn, if its lock is free. */
 			dslab_pcs *p = &cache->pcs[lc];
 			if (p->capacity != 0 && (socket == SOCKET_ID_ANY ||
-						 (uint32_t)DSLAB_PM_TAG(socket) == p->socket_tag)) {
-				if (p->main_size == 0)
-					nolock_refill_main(c, p, lc);
-				if (p->main_size != 0)
-					obj = p->main_objs[--p->main_size];
-			}
+						 (uint32_t)DSLAB_PM_TAG(socket) == p->socket_tag))
+				obj = nolock_pcs_alloc(c, p, lc);
 		}
 		if (obj == nullptr) {
 			if (socket == SOCKET_ID_ANY)
@@ -268,12 +264,23 @@ extern "C" void dslab_kfree_nolock_slow(const void *cptr)
 	if (c != nullptr && lc < RTE_MAX_LCORE && may_use_lcore()) {
 		dslab_pcs *p = &cache->pcs[lc];
 		BusyMark mark;
-		uint32_t n = p->main_size;
-		if ((e & DSLAB_PM_TAG_MASK) == p->socket_tag && n < p->capacity) {
-			p->main_objs[n] = ptr;
-			p->main_size = n + 1;
-			stat_add(c, lc, STAT_free_nolock, 1);
-			return;
+		if ((e & DSLAB_PM_TAG_MASK) == p->socket_tag) {
+			/* Main's far end, as the inline part (dslab_pcs.h);
+			 * else the spare, if it has room (no fast path
+			 * touches it). */
+			uint32_t n = p->main_size, top = p->main_top;
+			dslab_sheaf *sp = p->spare;
+			if (n + 1 < top) {
+				p->main_objs[top - 1] = ptr;
+				__atomic_store_n(&p->main_top, top - 1, __ATOMIC_RELAXED);
+				DSLAB_STAT_ADD_(p->free_nolock, 1);
+				return;
+			}
+			if (sp != nullptr && sp->size < sp->capacity) {
+				sp->objects[sp->size++] = ptr;
+				DSLAB_STAT_ADD_(p->free_nolock, 1);
+				return;
+			}
 		}
 	}
 	if (c != nullptr && lc >= RTE_MAX_LCORE && may_use_lcore()) {
@@ -309,13 +316,20 @@ extern "C" void dslab_kfree_rcu_nolock_head(void *obj, struct dslab_rcu_head *he
 	if (c != nullptr && lc < RTE_MAX_LCORE && may_use_lcore()) {
 		dslab_pcs *p = &cache->pcs[lc];
 		BusyMark mark;
-		uint32_t n = p->rcu_size;
 		/* rcu_limit is nonzero only on an online lcore with an open
-		 * sheaf that the next object does not fill: no slow path. */
-		if ((e & DSLAB_PM_TAG_MASK) == p->socket_tag && n < p->rcu_limit) {
-			p->rcu_objs[n] = obj;
-			/* Counted by rcu_size (dslab_pcs.free_rcu_sheaf). */
-			__atomic_store_n(&p->rcu_size, n + 1, __ATOMIC_RELAXED);
+		 * sheaf (stamped, linked) that the next object does not fill.
+		 * Its far end, as kfree_nolock uses main's: leave free the slot
+		 * at rcu_size, which a kfree_rcu we interrupted may be writing,
+		 * and the one above it, so that the sheaf does not fill here
+		 * (the object that fills it submits it); then lower rcu_limit
+		 * below the far end for the fast path's next call. */
+		const uint32_t n = p->rcu_size, lim = p->rcu_limit;
+		const uint32_t top = lim != 0 ? p->rcu_free->capacity - p->rcu_nl : 0;
+		if ((e & DSLAB_PM_TAG_MASK) == p->socket_tag && n + 2 < top) {
+			p->rcu_objs[top - 1] = obj;
+			/* Counted by rcu_nl (dslab_pcs.free_rcu_sheaf). */
+			__atomic_store_n(&p->rcu_nl, p->rcu_nl + 1, __ATOMIC_RELAXED);
+			__atomic_store_n(&p->rcu_limit, RTE_MIN(lim, top - 2), __ATOMIC_RELAXED);
 			return;
 		}
 		/* Another socket's object, on an online lcore (whose

@@ -16,19 +16,21 @@
  * async-signal-safe, with one exception: checked builds (-Dchecked=true)
  * log what their checks find through rte_log.
  *
- * How: every dslab call that writes an lcore's sheaves marks the lcore busy
- * (struct dslab_lcore). A *_nolock call on an lcore that is not busy uses
- * its sheaves as the regular call would; on a busy lcore, or when the
- * sheaves cannot serve it, an allocation tries the slabs with a try-lock
- * and otherwise returns NULL; a free is pushed on the lcore's lock-free
+ * How: the inline single-object fast paths (alloc, free, kfree_rcu) use
+ * only the near end of the lcore's main and rcu sheaves and take no mark;
+ * every other dslab call that writes an lcore's state (slow paths, bulk
+ * paths, the remote batch) marks the lcore busy. A *_nolock call on an
+ * lcore that is not busy uses the far end of those sheaves (it may have
+ * interrupted a fast path, which it leaves its slots: dslab_pcs.h), the
+ * spare sheaf and the barn (try-lock); on a busy lcore, or when these
+ * cannot serve it, an allocation tries the slabs with a try-lock and
+ * otherwise returns NULL; a free is pushed on the lcore's lock-free
  * deferred list (a thread with no lcore id: a shared one) and done at the
  * lcore's next safe point: the end of the interrupted dslab call when that
  * is a slow path, the lcore's next dslab call that goes past the inline
  * fast path, dslab_quiescent(), or a barrier (dslab_rcu_barrier(),
- * dslab_deferred_barrier()), which does every lcore's. (The inline fast
- * paths do not look: they stay two stores dearer than without nolock.) A
- * deferred object stays counted in objects_in_use and in objects_deferred
- * until then.
+ * dslab_deferred_barrier()), which does every lcore's. A deferred object
+ * stays counted in objects_in_use and in objects_deferred until then.
  */
 
 #include <stddef.h>
@@ -40,12 +42,14 @@ extern "C" {
 struct dslab_rcu_head;
 
 /**
- * kmalloc that never waits. Served from the lcore's main sheaf (or its
- * full spare, swapped in, or a full sheaf of the barn if the barn's lock is
- * free) when the lcore is not inside dslab and @p socket is its own, else
- * from the socket's slabs if their lock is free and they hold a free object
- * (no new memory is mapped). Inside dslab on this thread (a signal handler
- * that interrupted it, a nested call): NULL with EAGAIN.
+ * kmalloc that never waits. When the lcore is not inside a dslab slow path
+ * and @p socket is its own: from the far end of its main sheaf (objects
+ * dslab_kfree_nolock() put there), else its spare sheaf, else a full sheaf
+ * of the barn made the spare if the barn's lock is free; never from the
+ * near end of main, which the inline fast paths own. Else from the
+ * socket's slabs if their lock is free and they hold a free object (no new
+ * memory is mapped). Inside a dslab slow path on this thread (a signal
+ * handler that interrupted it, a nested call): NULL with EAGAIN.
  *
  * @param size bytes, 1..DSLAB_KMALLOC_MAX_SIZE.
  * @param flags DSLAB_F_* (DSLAB_F_ZERO).
@@ -62,9 +66,11 @@ void *dslab_kmalloc_nolock(size_t size, unsigned flags, int socket);
  * void dslab_kfree_nolock(const void *ptr), inline in dslab_pcs.h:
  * Free anything dslab handed out (cache object, kmalloc, kvmalloc,
  * kmalloc_nolock) without waiting. NULL is a no-op. A local object on an
- * lcore that is not inside dslab goes into its main sheaf; anything else
- * (busy lcore, full sheaf, another socket's object, a large allocation, a
- * thread with no lcore id) is deferred to a safe point. A pointer dslab
+ * lcore that is not inside a dslab slow path goes to the far end of its
+ * main sheaf (inline), which leaves at least two slots to the fast paths,
+ * or else into its spare sheaf if that has room; anything else (busy
+ * lcore, no room, another socket's object, a large allocation, a thread
+ * with no lcore id) is deferred to a safe point. A pointer dslab
  * never handed out is not followed; it is reported (rte_log) at the next
  * dslab_quiescent() or deferred run.
  * A pointer inside an object is caught in checked builds, as dslab_kfree()
@@ -73,9 +79,11 @@ void *dslab_kmalloc_nolock(size_t size, unsigned flags, int socket);
  */
 
 /**
- * dslab_kfree_rcu() that never waits: the object goes into the lcore's rcu
- * sheaf only when the lcore is not inside dslab, the object is local and
- * the sheaf has room; otherwise the free is deferred (linked through
+ * dslab_kfree_rcu() that never waits: the object goes into the far end of
+ * the lcore's rcu sheaf only when the lcore is not inside a dslab slow
+ * path, the object is local, the sheaf is open (it holds an object) and
+ * two slots stay free below the far end (the object that fills a sheaf
+ * submits it, which a nolock call does not do); otherwise the free is deferred (linked through
  * @p head) to the lcore's next safe point, where it is handed to kfree_rcu.
  * In DSLAB_REMOTE_RING mode another socket's object freed on an lcore
  * online in dslab's QSBR goes home by ring instead (from this call when the

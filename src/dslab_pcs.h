@@ -22,10 +22,22 @@
  * Invariant: an lcore's sheaves hold only objects of that lcore's socket
  * (the free fast path compares the page-map tag with pcs.socket_tag).
  *
- * Re-entry: every path that writes an lcore's sheaves marks the thread busy
- * (dslab_busy_, two plain thread-local stores, as the kernel's
- * local_trylock_t marks its owner), so that a *_nolock call from a signal
- * handler that interrupted it knows to defer rather than touch them.
+ * Re-entry (a *_nolock call from a signal handler that interrupted a fast
+ * path on the same thread): the single-object fast paths (alloc, free,
+ * kfree_rcu) take no mark. They use the near end of a sheaf only: slots
+ * below main_size (rcu_size), which a nolock call never writes, never
+ * reads and never moves. A nolock call uses the far end, slots from
+ * main_top (capacity - rcu_nl) up, and only while it leaves the slot at
+ * main_size (rcu_size) and the one above it free, so that a fast path it
+ * interrupted between its load of the size and its store of the new one
+ * touches no slot the call used; it lowers the bound the fast paths read
+ * afresh (main_top, rcu_limit). The slow paths, the bulk paths and the
+ * remote batch mark the thread busy (dslab_busy_, as the kernel's
+ * local_trylock_t marks its owner); a nolock call that finds the mark set
+ * touches no sheaf. A slow path first moves the far end down to the near
+ * end (pcs_settle_main(), rcu_settle()). Marks on the fast paths were 4
+ * of the 10 stores of a retire in dslab_kfree_rcu_bench, which waits on
+ * its stores (README.md, "kfree_rcu").
  */
 
 #include <string.h>
@@ -88,19 +100,25 @@ struct dslab_sheaf {
  */
 struct dslab_pcs {
 	void **main_objs;     /**< main->objects */
-	uint32_t main_size;   /**< objects in main; authoritative while main */
+	uint32_t main_size;   /**< objects at main's near end; authoritative while main */
 	uint32_t capacity;    /**< sheaf capacity, 0 until the lcore is set up */
 	uint32_t socket_tag;  /**< DSLAB_PM_TAG(lcore's socket), 0 until set up */
 	uint32_t zero;        /**< DSLAB_F_ZERO when the cache zeroes objects */
 	struct dslab_sheaf *main;
-	struct dslab_sheaf *spare;    /**< NULL, empty or full */
+	struct dslab_sheaf *spare;    /**< NULL, or a sheaf holding any number */
 	uint64_t alloc_cpu_sheaf;     /**< counters, read with relaxed loads */
 	uint64_t free_cpu_sheaf;
-	uint64_t free_nolock;
+	/** main's far end: slots main_top..capacity-1 hold objects a nolock
+	 *  call freed; the free fast path pushes while main_size < main_top.
+	 *  0 until the lcore is set up. Written by nolock calls (and slow
+	 *  paths), so the fast paths load it with an atomic load each time. */
+	uint32_t main_top;
 	/* second line: the rcu sheaf (rcu.cpp) */
 	void **rcu_objs __rte_cache_aligned; /**< rcu_free->objects */
-	uint32_t rcu_size;    /**< objects in rcu_free; authoritative */
-	uint32_t rcu_limit;   /**< fast path while rcu_size < rcu_limit, 0: slow */
+	uint32_t rcu_size;    /**< objects at the near end of rcu_free; authoritative */
+	/** fast path while rcu_size < rcu_limit, 0: slow; lowered by a nolock
+	 *  call that fills the far end, so the fast path loads it afresh. */
+	uint32_t rcu_limit;
 	struct dslab_sheaf *rcu_free; /**< batching kfree_rcu, or NULL */
 	/** Counter of the objects of this lcore's submitted rcu sheaves: with
 	 *  rcu_size, stat free_rcu_sheaf, so that kfree_rcu() stores no counter
@@ -111,6 +129,10 @@ struct dslab_pcs {
 	 *  behind cache->impl->stats (two more dependent loads). */
 	uint64_t free_remote_ring;
 	uint32_t rcu_seq; /**< see free_rcu_sheaf */
+	/** Objects kfree_rcu_nolock put at the far end of rcu_free (its last
+	 *  rcu_nl slots); counted in free_rcu_sheaf as rcu_size is. */
+	uint32_t rcu_nl;
+	uint64_t free_nolock; /**< counter of kfree_nolock into main's far end */
 } __rte_cache_aligned;
 
 /** Objects per remote-free batch: one rte_ring enqueue sends them home.
@@ -164,13 +186,14 @@ extern struct dslab_lcore dslab_lcores[RTE_MAX_LCORE];
 void dslab_kfree_nolock_slow(const void *obj);
 
 /*
- * Mark the lcore busy around a fast path; a handler runs on this thread, so
- * ordering against it needs only the compiler's cooperation (signal
- * fences). In an application the fast paths never nest (they leave before
- * calling out of line): two plain stores. Inside the library
- * (DSLAB_LIB_INTERNAL_) a fast path may run within a slow one, so the mark
- * is saved and restored. Deferred frees are done by the slow paths and
- * dslab_quiescent(), not here: the fast path stays a few instructions.
+ * Mark the lcore busy around a bulk path or the remote batch (the
+ * single-object fast paths need no mark: see the top of this file); a
+ * handler runs on this thread, so ordering against it needs only the
+ * compiler's cooperation (signal fences). In an application these never
+ * nest (they leave before calling out of line): two plain stores. Inside
+ * the library (DSLAB_LIB_INTERNAL_) one may run within a slow path, so the
+ * mark is saved and restored. Deferred frees are done by the slow paths
+ * and dslab_quiescent(), not here.
  */
 static DSLAB_FAST_PATH uint32_t
 dslab_enter_(void)
@@ -251,18 +274,16 @@ dslab_alloc(struct dslab_cache *cache, unsigned flags)
 
 	if (likely(lc < RTE_MAX_LCORE && cache != NULL)) {
 		struct dslab_pcs *p = &cache->pcs[lc];
-		uint32_t prev = dslab_enter_();
 		uint32_t n = p->main_size;
 
+		/* No mark: the near end is the fast paths' own (see top). */
 		if (likely(n != 0)) {
 			void *obj = p->main_objs[n - 1];
 
 			p->main_size = n - 1;
 			DSLAB_STAT_ADD_(p->alloc_cpu_sheaf, 1);
-			dslab_leave_(prev);
 			return dslab_alloc_finish_(cache, obj, flags | p->zero);
 		}
-		dslab_leave_(prev);
 	}
 	return dslab_alloc_finish_(cache, dslab_alloc_slow(cache, flags),
 				   flags | (cache ? cache->flags & DSLAB_F_ZERO : 0));
@@ -276,16 +297,15 @@ dslab_free_entry_(struct dslab_cache *cache, void *obj, uintptr_t e)
 
 	if (likely(lc < RTE_MAX_LCORE)) {
 		struct dslab_pcs *p = &cache->pcs[lc];
-		uint32_t prev = dslab_enter_();
 		uint32_t n = p->main_size;
 		uintptr_t t = e & DSLAB_PM_TAG_MASK;
 
 		if (likely(t == p->socket_tag)) {
-			if (likely(n < p->capacity)) {
+			/* No mark: below main_top the slots are ours (see top). */
+			if (likely(n < __atomic_load_n(&p->main_top, __ATOMIC_RELAXED))) {
 				p->main_objs[n] = obj;
 				p->main_size = n + 1;
 				DSLAB_STAT_ADD_(p->free_cpu_sheaf, 1);
-				dslab_leave_(prev);
 				return;
 			}
 		} else {
@@ -296,6 +316,7 @@ dslab_free_entry_(struct dslab_cache *cache, void *obj, uintptr_t e)
 			 * that obj is one of cache's (checked builds verify
 			 * it); the batch itself goes by the page map. */
 			struct dslab_remote_lcore *r = &dslab_remote_lcores[lc];
+			uint32_t prev = dslab_enter_();
 			void **q = r->next[t];
 
 			if (likely((uintptr_t)q % (DSLAB_REMOTE_BATCH * sizeof(void *)) != 0)) {
@@ -305,8 +326,8 @@ dslab_free_entry_(struct dslab_cache *cache, void *obj, uintptr_t e)
 				dslab_leave_(prev);
 				return;
 			}
+			dslab_leave_(prev);
 		}
-		dslab_leave_(prev);
 		dslab_free_other_(cache, obj, e);
 		return;
 	}
@@ -389,7 +410,7 @@ dslab_free_bulk(struct dslab_cache *cache, unsigned n, void **objs)
 		uint32_t prev = dslab_enter_();
 		uint32_t size = p->main_size;
 
-		if (likely(size + n <= p->capacity)) {
+		if (likely(size + n <= p->main_top)) {
 			/* Any NULL, foreign or remote object sends the whole
 			 * burst to the slow path, which sorts it out object by
 			 * object; main_size moves only once all are checked. */
@@ -507,21 +528,28 @@ dslab_kfree_nolock(const void *obj)
 
 		if (likely(c != NULL && __atomic_load_n(&dslab_busy_, __ATOMIC_RELAXED) == 0)) {
 			struct dslab_pcs *p = &c->pcs[lc];
-			uint32_t n = p->main_size;
 
+			/* Marked, so that a handler interrupting us defers;
+			 * no safe point at the end. */
+			__atomic_store_n(&dslab_busy_, 1, __ATOMIC_RELAXED);
+			__atomic_signal_fence(__ATOMIC_SEQ_CST);
+			uint32_t n = p->main_size;
+			uint32_t top = p->main_top;
+
+			/* Main's far end, leaving free the slot at main_size
+			 * and the one above it: a fast path we interrupted
+			 * may be about to write the first (see top). */
 			if (likely((e & DSLAB_PM_TAG_MASK) == p->socket_tag &&
-				   n < p->capacity)) {
-				/* Marked, so that a handler interrupting us
-				 * defers; no safe point at the end. */
-				__atomic_store_n(&dslab_busy_, 1, __ATOMIC_RELAXED);
-				__atomic_signal_fence(__ATOMIC_SEQ_CST);
-				p->main_objs[n] = (void *)(uintptr_t)obj;
-				p->main_size = n + 1;
+				   n + 1 < top)) {
+				p->main_objs[top - 1] = (void *)(uintptr_t)obj;
+				__atomic_store_n(&p->main_top, top - 1, __ATOMIC_RELAXED);
 				DSLAB_STAT_ADD_(p->free_nolock, 1);
 				__atomic_signal_fence(__ATOMIC_SEQ_CST);
 				__atomic_store_n(&dslab_busy_, 0, __ATOMIC_RELAXED);
 				return;
 			}
+			__atomic_signal_fence(__ATOMIC_SEQ_CST);
+			__atomic_store_n(&dslab_busy_, 0, __ATOMIC_RELAXED);
 		}
 	}
 	dslab_kfree_nolock_slow(obj);
@@ -550,19 +578,18 @@ dslab_kfree_rcu_head(void *obj, struct dslab_rcu_head *head)
 			((const struct dslab_chunk_pub *)(e & ~(uintptr_t)DSLAB_PM_TAG_MASK))->cache;
 
 		if (likely(c != NULL)) {
-				struct dslab_pcs *p = &c->pcs[lc];
-			uint32_t prev = dslab_enter_();
+			struct dslab_pcs *p = &c->pcs[lc];
 			uint32_t n = p->rcu_size;
 
+			/* No mark: below rcu_limit the slots are ours (see
+			 * top). */
 			if (likely((e & DSLAB_PM_TAG_MASK) == p->socket_tag &&
-				   n < p->rcu_limit)) {
+				   n < __atomic_load_n(&p->rcu_limit, __ATOMIC_RELAXED))) {
 				p->rcu_objs[n] = obj;
 				/* Counted by rcu_size (free_rcu_sheaf). */
 				__atomic_store_n(&p->rcu_size, n + 1, __ATOMIC_RELAXED);
-				dslab_leave_(prev);
 				return;
 			}
-			dslab_leave_(prev);
 		}
 	}
 	dslab_kfree_rcu_slow(obj, head);

@@ -371,9 +371,14 @@ Barn *barn_create();
 void pcs_flush(dslab_cache_impl *c, unsigned lc);
 /* Main and spare trade places (pointers only: nothing that could wait). */
 void swap_main_spare(dslab_cache_impl *c, dslab_pcs *p, unsigned lc);
-/* Main is empty (busy mark held): make it non-empty from the spare or the
- * barn without waiting (kmalloc_nolock); it may stay empty. */
-void nolock_refill_main(dslab_cache_impl *c, dslab_pcs *p, unsigned lc);
+/* kmalloc_nolock on an lcore set up and not busy (its own mark held): an
+ * object from main's far end, the spare, or a full sheaf of the barn made
+ * the spare if the barn's lock is free; NULL when none is to be had
+ * without waiting. Never main's near end (a fast path it interrupted may
+ * be using it). */
+void *nolock_pcs_alloc(dslab_cache_impl *c, dslab_pcs *p, unsigned lc);
+/* Move main's far end (nolock frees) down onto its near end (busy). */
+void pcs_settle_main(dslab_pcs *p);
 /* Set the lcore's sheaves up on first use; false: no sheaves to be had. */
 bool pcs_ready(dslab_cache_impl *c, dslab_pcs *p, unsigned lc);
 void *hand_out(dslab_cache_impl *c, void *obj, unsigned flags);

@@ -8,8 +8,12 @@
  *
  * A pcs is written only by its own lcore (no lock, no atomic RMW); destroy,
  * fini and the lcore uninit callback touch it only when its lcore cannot.
- * While a sheaf is an lcore's main, pcs.main_size is its size; sheaf->size
- * is brought up to date before the sheaf leaves the main slot.
+ * While a sheaf is an lcore's main, pcs.main_size is the size of its near
+ * end and pcs.main_top the start of its far end (objects a nolock call
+ * freed, dslab_pcs.h); every slow path here first moves the far end down
+ * (pcs_settle_main()), so that past it main is one stack of main_size
+ * objects, and sheaf->size is brought up to date before the sheaf leaves
+ * the main slot.
  *
  * Invariant kept here: only objects of the lcore's socket enter its sheaves
  * (a free of another socket's object goes to that socket's slabs).
@@ -25,6 +29,21 @@ static void set_main(dslab_pcs *p, dslab_sheaf *s)
 	p->main = s;
 	p->main_objs = s->objects;
 	p->main_size = s->size;
+	__atomic_store_n(&p->main_top, s->capacity, __ATOMIC_RELAXED);
+}
+
+/* Move main's far end down onto its near end. Marked busy by the caller,
+ * so no nolock call changes main_top meanwhile. */
+void pcs_settle_main(dslab_pcs *p)
+{
+	if (p->capacity == 0)
+		return;
+	const uint32_t top = p->main_top, cap = p->main->capacity;
+	if (top == cap)
+		return;
+	memmove(&p->main_objs[p->main_size], &p->main_objs[top], (cap - top) * sizeof(void *));
+	p->main_size += cap - top;
+	__atomic_store_n(&p->main_top, cap, __ATOMIC_RELAXED);
 }
 
 void swap_main_spare(dslab_cache_impl *c, dslab_pcs *p, unsigned lc)
@@ -37,24 +56,28 @@ void swap_main_spare(dslab_cache_impl *c, dslab_pcs *p, unsigned lc)
 	stat_add(c, lc, STAT_sheaf_swap, 1);
 }
 
-void nolock_refill_main(dslab_cache_impl *c, dslab_pcs *p, unsigned lc)
+void *nolock_pcs_alloc(dslab_cache_impl *c, dslab_pcs *p, unsigned lc)
 {
-	if (p->spare != nullptr && p->spare->size != 0) {
-		swap_main_spare(c, p, lc);
-		return;
+	/* Main's far end: slot main_top is above any slot a fast path we
+	 * interrupted may be using (main_size <= main_top, and a free pushes
+	 * only below main_top). */
+	const uint32_t top = p->main_top;
+	if (top < p->capacity) {
+		void *obj = p->main_objs[top];
+		__atomic_store_n(&p->main_top, top + 1, __ATOMIC_RELAXED);
+		return obj;
 	}
-	/* The barn, if its lock is free; the empty main becomes the spare if
-	 * there is none, else goes into the barn (not freed: free() may make
-	 * a system call). */
-	dslab_sheaf *empty = p->main;
-	empty->size = 0;
-	dslab_sheaf *full =
-		barn_exchange_try(c, lc, pcs_socket(p), p->spare == nullptr ? nullptr : empty);
-	if (full == nullptr)
-		return;
-	set_main(p, full);
-	if (p->spare == nullptr)
-		p->spare = empty;
+	/* The spare (no fast path touches it), filled first, if it is empty,
+	 * with a full sheaf of the barn if its lock is free; the empty one
+	 * goes into the barn (not freed: free() may make a system call). */
+	dslab_sheaf *sp = p->spare;
+	if (sp == nullptr || sp->size == 0) {
+		dslab_sheaf *full = barn_exchange_try(c, lc, pcs_socket(p), sp);
+		if (full == nullptr)
+			return nullptr;
+		p->spare = sp = full;
+	}
+	return sp->objects[--sp->size];
 }
 
 namespace {
@@ -62,6 +85,9 @@ namespace {
 /* Main is empty: make it non-empty. False only when out of memory. */
 bool replace_empty_main(dslab_cache_impl *c, dslab_pcs *p, unsigned lc)
 {
+	pcs_settle_main(p);
+	if (p->main_size != 0)
+		return true;
 	p->main->size = 0;
 	if (p->spare != nullptr && p->spare->size != 0) {
 		swap_main_spare(c, p, lc);
@@ -190,6 +216,7 @@ void free_one(dslab_cache_impl *c, void *obj, int socket)
 		}
 		return;
 	}
+	pcs_settle_main(p);
 	if (p->main_size == p->capacity)
 		replace_full_main(c, p, lc);
 	p->main_objs[p->main_size++] = obj;
@@ -244,6 +271,7 @@ bool pcs_take_home(dslab_cache_impl *c, unsigned lc, void *obj)
 
 	if (!pcs_ready(c, p, lc))
 		return false;
+	pcs_settle_main(p);
 	if (p->main_size == p->capacity)
 		replace_full_main(c, p, lc);
 	p->main_objs[p->main_size++] = obj;
@@ -272,6 +300,7 @@ void pcs_flush(dslab_cache_impl *c, unsigned lc)
 	if (p->capacity == 0)
 		return;
 	rcu_pcs_gone(c, lc);
+	pcs_settle_main(p);
 	p->main->size = p->main_size;
 	for (dslab_sheaf *s : {p->main, p->spare}) {
 		if (s == nullptr)
@@ -282,6 +311,7 @@ void pcs_flush(dslab_cache_impl *c, unsigned lc)
 	p->main = p->spare = nullptr;
 	p->main_objs = nullptr;
 	p->main_size = 0;
+	__atomic_store_n(&p->main_top, 0, __ATOMIC_RELAXED);
 	p->socket_tag = 0;
 	p->capacity = 0;
 }

@@ -154,7 +154,27 @@ void rcu_sheaf_set(dslab_cache_impl *c, dslab_pcs *p, dslab_sheaf *s)
 	p->rcu_free = s;
 	p->rcu_objs = s->objects;
 	__atomic_store_n(&p->rcu_size, 0, __ATOMIC_RELAXED);
-	p->rcu_limit = 0; /* the first object goes through sheaf_path() */
+	__atomic_store_n(&p->rcu_nl, 0, __ATOMIC_RELAXED);
+	/* The first object goes through sheaf_path(). */
+	__atomic_store_n(&p->rcu_limit, 0, __ATOMIC_RELAXED);
+}
+
+/* Move the rcu sheaf's far end (kfree_rcu_nolock's objects, dslab_pcs.h)
+ * down onto its near end. The caller holds the busy mark, so no nolock
+ * call moves it meanwhile; the counts move inside rcu_seq, so that
+ * stats_read() counts the objects once. */
+void rcu_settle(dslab_pcs *p)
+{
+	const uint32_t k = p->rcu_nl;
+	if (k == 0)
+		return;
+	const uint32_t n = p->rcu_size, cap = p->rcu_free->capacity, q = p->rcu_seq;
+	memmove(&p->rcu_objs[n], &p->rcu_objs[cap - k], k * sizeof(void *));
+	__atomic_store_n(&p->rcu_seq, q + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	__atomic_store_n(&p->rcu_size, n + k, __ATOMIC_RELAXED);
+	__atomic_store_n(&p->rcu_nl, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&p->rcu_seq, q + 2, __ATOMIC_RELEASE);
 }
 
 /*
@@ -231,8 +251,9 @@ void submit(unsigned lc, dslab_cache_impl *c)
 	RcuLcore &rl = g_rl[lc];
 	dslab_pcs *p = &c->pub->pcs[lc];
 	dslab_sheaf *s = p->rcu_free;
-	uint32_t q = p->rcu_seq;
 
+	rcu_settle(p);
+	uint32_t q = p->rcu_seq;
 	s->size = p->rcu_size;
 	/* The objects move from rcu_size to free_rcu_sheaf: a seqcount
 	 * around it, so that stats_read() counts them once. */
@@ -243,7 +264,7 @@ void submit(unsigned lc, dslab_cache_impl *c)
 	__atomic_store_n(&p->rcu_seq, q + 2, __ATOMIC_RELEASE);
 	p->rcu_free = nullptr;
 	p->rcu_objs = nullptr;
-	p->rcu_limit = 0;
+	__atomic_store_n(&p->rcu_limit, 0, __ATOMIC_RELAXED);
 	open_unlink(rl, s);
 	s->token = rte_rcu_qsbr_start(g_v);
 	s->next = nullptr;
@@ -277,7 +298,7 @@ void flush_own(unsigned lc, dslab_cache_impl *want)
 		/* The cache's open sheaf on this lcore is its pcs.rcu_free (open
 		 * once it holds an object): no walk over other caches' sheaves. */
 		const dslab_pcs *p = &want->pub->pcs[lc];
-		if (p->rcu_free != nullptr && p->rcu_size != 0)
+		if (p->rcu_free != nullptr && p->rcu_size + p->rcu_nl != 0)
 			submit(lc, want);
 	} else {
 		while (rl.open_head != nullptr)
@@ -579,6 +600,8 @@ bool sheaf_path(dslab_cache_impl *c, void *obj, int socket, unsigned lc)
 		}
 		rcu_sheaf_set(c, p, s);
 	}
+	/* Room for obj: a kfree_rcu_nolock never fills the sheaf. */
+	rcu_settle(p);
 	uint32_t n = p->rcu_size;
 	p->rcu_objs[n++] = obj;
 	/* Counted by rcu_size (dslab_pcs.free_rcu_sheaf). */
@@ -591,7 +614,7 @@ bool sheaf_path(dslab_cache_impl *c, void *obj, int socket, unsigned lc)
 		submit(lc, c);
 		reclaim_own(lc, kReclaimOnSubmit);
 	} else {
-		p->rcu_limit = s->capacity - 1;
+		__atomic_store_n(&p->rcu_limit, s->capacity - 1, __ATOMIC_RELAXED);
 	}
 	return true;
 }
@@ -852,10 +875,10 @@ void rcu_pcs_gone(dslab_cache_impl *c, unsigned lc)
 	dslab_sheaf *s = p->rcu_free;
 	if (s == nullptr)
 		return;
-	if (p->rcu_size == 0) {
+	if (p->rcu_size + p->rcu_nl == 0) {
 		p->rcu_free = nullptr;
 		p->rcu_objs = nullptr;
-		p->rcu_limit = 0;
+		__atomic_store_n(&p->rcu_limit, 0, __ATOMIC_RELAXED);
 		sheaf_free(c, lc, s);
 		return;
 	}

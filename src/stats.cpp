@@ -77,7 +77,8 @@ static uint64_t rcu_sheaf_objects(const dslab_pcs *p)
 	uint64_t n = 0;
 	for (int tries = 0; tries < 64; tries++) {
 		uint32_t q = __atomic_load_n(&p->rcu_seq, __ATOMIC_ACQUIRE);
-		n = rd(p->free_rcu_sheaf) + __atomic_load_n(&p->rcu_size, __ATOMIC_RELAXED);
+		n = rd(p->free_rcu_sheaf) + __atomic_load_n(&p->rcu_size, __ATOMIC_RELAXED) +
+		    __atomic_load_n(&p->rcu_nl, __ATOMIC_RELAXED);
 		__atomic_thread_fence(__ATOMIC_ACQUIRE);
 		if ((q & 1) == 0 && __atomic_load_n(&p->rcu_seq, __ATOMIC_RELAXED) == q)
 			break;

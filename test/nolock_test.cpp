@@ -6,8 +6,8 @@
  * in DSLAB_REMOTE_RING mode, 2 LOGICAL sockets: lcores 0,1 socket 0, 2,3
  * socket 1; some tests re-initialise dslab with 4 logical sockets or a tiny
  * ring):
- *  - kmalloc_nolock/kfree_nolock on an lcore that is not inside dslab use its
- *    main sheaf; inside a dslab call (a real nested call: from the log
+ *  - kmalloc_nolock/kfree_nolock on an lcore that is not inside dslab use the
+ *    far end of its main sheaf, its spare, the barn; inside a dslab call (a real nested call: from the log
  *    stream dslab writes to) they defer, and the outer call's end does it;
  *  - a busy lcore's deferred frees are done by dslab_deferred_barrier() and
  *    a deferred kfree_rcu_nolock by dslab_rcu_barrier();
@@ -58,27 +58,67 @@ using namespace dslab_test;
 
 dslab_cache *kmalloc64() { return dslab_cache_lookup("kmalloc-64"); }
 
-TEST(Nolock, KmallocNolockUsesTheMainSheaf)
+/* The nolock calls use the far end of main (slots from main_top up), never
+ * its near end (below main_size), which the unmarked fast paths own; the
+ * next slow path moves the far end down (dslab_pcs.h). */
+TEST(Nolock, NolockCallsUseMainsFarEnd)
 {
 	dslab_cache *k = kmalloc64();
 	ASSERT_NE(k, nullptr);
-	/* Warm the lcore's sheaves with a regular call first. */
+	/* Warm the lcore's sheaves with a regular call: main is full. */
 	void *w = dslab_kmalloc(64, 0);
 	ASSERT_NE(w, nullptr);
 	dslab_kfree(w);
-	void *p = nullptr;
-	step(k, "kmalloc_nolock on an idle lcore", {{"alloc_nolock", 1}},
-	     [&] { p = dslab_kmalloc_nolock(64, DSLAB_F_ZERO, -1); });
-	ASSERT_NE(p, nullptr);
+	const dslab_pcs *p = &k->pcs[rte_lcore_id()];
+	const uint32_t cap = p->capacity;
+	ASSERT_GT(cap, 2u);
+	ASSERT_EQ(p->main_size, cap);
+	ASSERT_EQ(p->main_top, cap);
+	void *a = dslab_kmalloc(64, 0), *b = dslab_kmalloc(64, 0);
+	ASSERT_NE(a, nullptr);
+	ASSERT_NE(b, nullptr);
+	ASSERT_EQ(p->main_size, cap - 2);
+	step(k, "kfree_nolock of a local object: main's far end", {{"free_nolock", 1}},
+	     [&] { dslab_kfree_nolock(a); });
+	EXPECT_EQ(p->main_top, cap - 1);
+	EXPECT_EQ(p->main_objs[cap - 1], a);
+	EXPECT_EQ(p->main_size, cap - 2) << "the near end is the fast paths'";
+	void *o = nullptr;
+	step(k, "kmalloc_nolock: main's far end", {{"alloc_nolock", 1}},
+	     [&] { o = dslab_kmalloc_nolock(64, DSLAB_F_ZERO, -1); });
+	ASSERT_EQ(o, a);
 	for (unsigned i = 0; i < 64; i++)
-		ASSERT_EQ(static_cast<unsigned char *>(p)[i], 0) << "zeroed";
-	EXPECT_EQ(dslab_ksize(p), 64u);
-	step(k, "kfree_nolock of a local object", {{"free_nolock", 1}}, [&] { dslab_kfree_nolock(p); });
+		ASSERT_EQ(static_cast<unsigned char *>(o)[i], 0) << "zeroed";
+	EXPECT_EQ(dslab_ksize(o), 64u);
+	EXPECT_EQ(p->main_top, cap);
+	/* The far end leaves the slot at main_size and the one above it to
+	 * the fast paths: with one free slot, kfree_nolock takes another. */
+	dslab_kfree_nolock(o);
+	EXPECT_EQ(p->main_top, cap - 1);
+	step(k, "kfree: the near end fills up to the far end", {{"free_cpu_sheaf", 1}},
+	     [&] { dslab_kfree(b); });
+	EXPECT_EQ(p->main_size, cap - 1);
+	/* The fast path pushes while main_size < main_top: the next free is
+	 * a slow path, which moves the far end down and finds main full. */
+	void *c = dslab_kmalloc(64, 0);
+	void *d = nullptr;
+	step(k, "kfree_nolock with no room in main: deferred (no spare)", {{"free_nolock_deferred", 1}},
+	     [&] { dslab_kfree_nolock(c); });
+	dslab_quiescent(); /* a safe point: does the deferred free */
+	EXPECT_EQ(stats_of(k).objects_deferred, 0u);
+	/* Regular allocations take the near end, then the far end. */
+	std::vector<void *> got;
+	bool saw_a = false;
+	for (uint32_t i = 0; i < cap; i++) {
+		got.push_back(d = dslab_kmalloc(64, 0));
+		saw_a |= d == a;
+	}
+	EXPECT_TRUE(saw_a) << "the far end's object was handed out again";
+	for (void *g : got)
+		dslab_kfree(g);
 	EXPECT_EQ(stats_of(k).objects_deferred, 0u);
 }
 
-/* An empty main with a full spare: kmalloc_nolock swaps them (pointers
- * only) rather than go to the slabs or fail. */
 /* Set up this lcore's kmalloc64 sheaves, then allocate and free
  * `sheaves` sheaves' worth of objects: main fills, becomes the spare, and
  * (from 3 on) full sheaves go to the barn. Returns the lcore's sheaves. */
@@ -97,7 +137,9 @@ const dslab_pcs *churn_kmalloc64(dslab_cache *k, unsigned sheaves)
 	return p;
 }
 
-TEST(Nolock, KmallocNolockSwapsInAFullSpare)
+/* An empty main with a full spare: kmalloc_nolock takes from the spare
+ * (no fast path touches it), and leaves main alone. */
+TEST(Nolock, KmallocNolockTakesFromAFullSpare)
 {
 	dslab_cache *k = kmalloc64();
 	ASSERT_NE(k, nullptr);
@@ -112,16 +154,20 @@ TEST(Nolock, KmallocNolockSwapsInAFullSpare)
 	while (p->main_size != 0)
 		got.push_back(dslab_kmalloc(64, 0));
 	ASSERT_EQ(p->spare->size, cap) << "the spare is full";
+	const dslab_sheaf *was_main = p->main;
 	void *o = nullptr;
-	step(k, "kmalloc_nolock: empty main, full spare", {{"alloc_nolock", 1}, {"sheaf_swap", 1}},
+	step(k, "kmalloc_nolock: empty main, full spare", {{"alloc_nolock", 1}},
 	     [&] { o = dslab_kmalloc_nolock(64, 0, -1); });
 	ASSERT_NE(o, nullptr);
-	EXPECT_EQ(p->main_size, cap - 1);
-	EXPECT_EQ(p->spare->size, 0u);
+	EXPECT_EQ(p->main, was_main);
+	EXPECT_EQ(p->main_size, 0u);
+	EXPECT_EQ(p->spare->size, cap - 1);
 	dslab_kfree_nolock(o);
+	EXPECT_EQ(p->main_top, cap - 1) << "freed into main's far end";
 	for (void *g : got)
 		dslab_kfree(g);
 	EXPECT_EQ(stats_of(k).objects_deferred, 0u);
+	EXPECT_EQ(stats_of(k).objects_in_use, 0u);
 }
 
 TEST(Nolock, KmallocNolockTakesAFullSheafFromTheBarn)
@@ -138,20 +184,136 @@ TEST(Nolock, KmallocNolockTakesAFullSheafFromTheBarn)
 	std::vector<void *> got;
 	while (p->main_size != 0 || (p->spare != nullptr && p->spare->size != 0))
 		got.push_back(dslab_kmalloc(64, 0));
-	const dslab_sheaf *was_main = p->main;
+	const dslab_sheaf *was_main = p->main, *was_spare = p->spare;
 	void *o = nullptr;
 	step(k, "kmalloc_nolock: empty main and spare, full sheaf in the barn",
 	     {{"alloc_nolock", 1}, {"barn_get", 1}}, [&] { o = dslab_kmalloc_nolock(64, 0, -1); });
 	ASSERT_NE(o, nullptr);
-	EXPECT_EQ(p->main_size, cap - 1) << "a full sheaf became main";
-	EXPECT_NE(p->main, was_main);
-	ASSERT_NE(p->spare, nullptr) << "the empty main is the spare or in the barn";
-	EXPECT_EQ(p->spare->size, 0u);
+	EXPECT_EQ(p->main, was_main) << "main is the fast paths'";
+	EXPECT_EQ(p->main_size, 0u);
+	ASSERT_NE(p->spare, nullptr);
+	EXPECT_NE(p->spare, was_spare) << "the barn's full sheaf is the spare";
+	EXPECT_EQ(p->spare->size, cap - 1);
 	dslab_kfree_nolock(o);
 	for (void *g : got)
 		dslab_kfree(g);
 	EXPECT_EQ(stats_of(k).objects_deferred, 0u);
 	EXPECT_EQ(stats_of(k).objects_in_use, 0u);
+}
+
+/* A full main: kfree_nolock puts the object into the spare if it has room. */
+TEST(Nolock, KfreeNolockIntoTheSpareWhenMainIsFull)
+{
+	dslab_cache *k = kmalloc64();
+	ASSERT_NE(k, nullptr);
+	const dslab_pcs *p = churn_kmalloc64(k, 3);
+	const uint32_t cap = p->capacity;
+	ASSERT_NE(p->spare, nullptr);
+	/* Allocate until the full spare becomes main (and the empty main the
+	 * spare), then free one back: main is full, the spare empty. */
+	std::vector<void *> got;
+	while (p->spare->size != 0)
+		got.push_back(dslab_kmalloc(64, 0));
+	ASSERT_EQ(p->main_size, cap - 1);
+	dslab_kfree(got.back());
+	got.pop_back();
+	ASSERT_EQ(p->main_size, cap);
+	ASSERT_FALSE(got.empty());
+	const uint32_t sp = p->spare->size;
+	ASSERT_EQ(sp, 0u);
+	void *o = got.back();
+	got.pop_back();
+	step(k, "kfree_nolock: main full, room in the spare", {{"free_nolock", 1}},
+	     [&] { dslab_kfree_nolock(o); });
+	EXPECT_EQ(p->spare->size, sp + 1);
+	EXPECT_EQ(p->spare->objects[sp], o);
+	for (void *g : got)
+		dslab_kfree(g);
+	EXPECT_EQ(stats_of(k).objects_in_use, 0u);
+}
+
+/* kfree_rcu_nolock on an online lcore not inside dslab: the far end of the
+ * rcu sheaf, never the slot at rcu_size or the one above it (a kfree_rcu it
+ * interrupted may be writing the first; the object that fills the sheaf
+ * submits it); rcu_limit comes down below the far end; the next slow path
+ * moves the far end down; all of it counted in free_rcu_sheaf and reclaimed
+ * after a grace period. */
+TEST(Nolock, KfreeRcuNolockUsesTheRcuSheafsFarEnd)
+{
+	struct Obj {
+		uint64_t v[6];
+		dslab_rcu_head head;
+	};
+	dslab_cache *c = dslab_cache_create("rcu_far_end", sizeof(Obj), nullptr);
+	ASSERT_NE(c, nullptr);
+	ASSERT_EQ(dslab_rcu_online(), 0);
+	const dslab_pcs *p = &c->pcs[rte_lcore_id()];
+	struct dslab_cache_stats s0 = stats_of(c);
+	/* Allocated first: an allocation's slow path is a safe point, which
+	 * would hand the deferred ones to kfree_rcu. */
+	std::vector<Obj *> objs(300);
+	for (Obj *&o : objs)
+		ASSERT_NE(o = static_cast<Obj *>(dslab_alloc(c, 0)), nullptr);
+	auto get = [&] {
+		Obj *o = objs.back();
+		objs.pop_back();
+		return o;
+	};
+	Obj *first = get();
+	const uint32_t cap = p->capacity;
+	ASSERT_GT(cap, 8u);
+	ASSERT_LT(cap + 3, objs.size());
+	dslab_kfree_rcu(first, head); /* opens the sheaf (slow path) */
+	ASSERT_EQ(p->rcu_size, 1u);
+	ASSERT_EQ(p->rcu_limit, cap - 1);
+	std::vector<Obj *> nl;
+	/* Room for cap - 3 at the far end: the slot at rcu_size and the one
+	 * above it stay free. */
+	for (uint32_t i = 0; i < cap; i++) {
+		Obj *o = get();
+		ASSERT_NE(o, nullptr);
+		dslab_kfree_rcu_nolock(o, head);
+		nl.push_back(o);
+	}
+	EXPECT_EQ(p->rcu_nl, cap - 3);
+	EXPECT_EQ(p->rcu_size, 1u) << "the near end is the fast path's";
+	EXPECT_EQ(p->rcu_limit, 2u) << "the fast path stops a slot below the far end";
+	EXPECT_EQ(p->rcu_objs[cap - 1], nl[0]);
+	EXPECT_EQ(p->rcu_objs[3], nl[cap - 4]);
+	struct dslab_cache_stats d = delta(stats_of(c), s0);
+	EXPECT_EQ(d.free_rcu_sheaf, 1u + (cap - 3));
+	EXPECT_EQ(d.free_nolock_deferred, 3u) << "no room left: deferred";
+	EXPECT_EQ(d.rcu_sheaf_submit, 0u);
+	/* One more fast-path kfree_rcu fits below the far end; the next is a
+	 * slow path: it moves the far end down, fills the sheaf and submits
+	 * it, and its end, a safe point, hands the 3 deferred objects to
+	 * kfree_rcu (a new sheaf). */
+	Obj *a = get(), *b = get();
+	dslab_kfree_rcu(a, head);
+#if !DSLAB_CHECKED /* checked builds verify every kfree_rcu out of line */
+	EXPECT_EQ(p->rcu_size, 2u);
+	EXPECT_EQ(p->rcu_nl, cap - 3);
+	d = delta(stats_of(c), s0);
+	EXPECT_EQ(d.free_rcu_sheaf, cap - 1);
+	EXPECT_EQ(d.rcu_sheaf_submit, 0u);
+#endif
+	dslab_kfree_rcu(b, head);
+	d = delta(stats_of(c), s0);
+	EXPECT_EQ(d.rcu_sheaf_submit, 1u);
+	EXPECT_EQ(d.free_rcu_sheaf, cap + 3);
+	EXPECT_EQ(d.objects_deferred, 0u);
+	EXPECT_EQ(p->rcu_nl, 0u);
+	EXPECT_EQ(p->rcu_size, 3u);
+	dslab_rcu_barrier(); /* also does the 3 deferred ones */
+	d = delta(stats_of(c), s0);
+	EXPECT_EQ(d.objects_pending_rcu, 0u);
+	EXPECT_EQ(d.objects_deferred, 0u);
+	EXPECT_EQ(d.rcu_reclaimed + d.free_rcu_sheaf_fail, cap + 3);
+	for (Obj *o : objs)
+		dslab_free(c, o);
+	EXPECT_EQ(stats_of(c).objects_in_use, 0u);
+	dslab_rcu_offline();
+	dslab_cache_destroy(c);
 }
 
 TEST(Nolock, BadInput)

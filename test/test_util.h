@@ -62,7 +62,7 @@ inline struct dslab_cache_stats delta(struct dslab_cache_stats a, const struct d
 	return a;
 }
 
-/* The objects held by an lcore's main and spare sheaves (all lcores must
+/* The objects held by an lcore's main (both ends) and spare sheaves (all lcores must
  * be stopped: the layout is dslab_pcs.h's). */
 inline std::vector<void *> sheaf_objects(dslab_cache *c, unsigned lc)
 {
@@ -71,6 +71,7 @@ inline std::vector<void *> sheaf_objects(dslab_cache *c, unsigned lc)
 	if (p->capacity == 0)
 		return v;
 	v.insert(v.end(), p->main_objs, p->main_objs + p->main_size);
+	v.insert(v.end(), p->main_objs + p->main_top, p->main_objs + p->main->capacity);
 	if (p->spare != nullptr)
 		v.insert(v.end(), p->spare->objects, p->spare->objects + p->spare->size);
 	return v;
