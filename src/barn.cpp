@@ -134,6 +134,20 @@ dslab_sheaf *barn_exchange_try(dslab_cache_impl *c, unsigned lc, int socket, dsl
 	return s;
 }
 
+/* kfree_nolock's spare: an empty sheaf if the barn's lock is free. */
+dslab_sheaf *barn_get_empty_try(dslab_cache_impl *c, unsigned lc, int socket)
+{
+	Barn *b = c->barn[socket];
+	dslab_sheaf *s = nullptr;
+
+	if (__atomic_load_n(&b->nr_empty, __ATOMIC_RELAXED) != 0 && b->lock.try_lock()) {
+		s = list_pop(b->empty, b->nr_empty);
+		b->lock.unlock();
+	}
+	stat_add(c, lc, s != nullptr ? STAT_barn_get : STAT_barn_get_fail, 1);
+	return s;
+}
+
 dslab_sheaf *barn_get_empty(dslab_cache_impl *c, unsigned lc, int socket)
 {
 	Barn *b = c->barn[socket];

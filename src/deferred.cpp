@@ -265,20 +265,15 @@ extern "C" void dslab_kfree_nolock_slow(const void *cptr)
 		dslab_pcs *p = &cache->pcs[lc];
 		BusyMark mark;
 		if ((e & DSLAB_PM_TAG_MASK) == p->socket_tag) {
-			/* Main's far end, as the inline part (dslab_pcs.h);
-			 * else the spare, if it has room (no fast path
-			 * touches it). */
-			uint32_t n = p->main_size, top = p->main_top;
-			dslab_sheaf *sp = p->spare;
-			if (n + 1 < top) {
-				p->main_objs[top - 1] = ptr;
-				__atomic_store_n(&p->main_top, top - 1, __ATOMIC_RELAXED);
-				DSLAB_STAT_ADD_(p->free_nolock, 1);
+			/* Main's far end, the spare, or an empty sheaf of the
+			 * barn as the spare; else the slab, if its lock is
+			 * free, so that a loop of nolock calls on an lcore
+			 * that reaches no safe point does not pile up
+			 * deferred frees. */
+			if (nolock_pcs_free(c, p, lc, ptr))
 				return;
-			}
-			if (sp != nullptr && sp->size < sp->capacity) {
-				sp->objects[sp->size++] = ptr;
-				DSLAB_STAT_ADD_(p->free_nolock, 1);
+			if (node_free_try(c, ch->socket, ptr)) {
+				stat_add(c, lc, STAT_free_nolock, 1);
 				return;
 			}
 		}

@@ -102,9 +102,9 @@ TEST(Nolock, NolockCallsUseMainsFarEnd)
 	 * a slow path, which moves the far end down and finds main full. */
 	void *c = dslab_kmalloc(64, 0);
 	void *d = nullptr;
-	step(k, "kfree_nolock with no room in main: deferred (no spare)", {{"free_nolock_deferred", 1}},
-	     [&] { dslab_kfree_nolock(c); });
-	dslab_quiescent(); /* a safe point: does the deferred free */
+	step(k, "kfree_nolock, no room in main, no spare, none in the barn: the slab",
+	     {{"free_nolock", 1}, {"barn_get_fail", 1}}, [&] { dslab_kfree_nolock(c); });
+	EXPECT_EQ(p->spare, nullptr);
 	EXPECT_EQ(stats_of(k).objects_deferred, 0u);
 	/* Regular allocations take the near end, then the far end. */
 	std::vector<void *> got;
