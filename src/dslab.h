@@ -183,7 +183,7 @@ struct dslab_cache_stats {
 	X(alloc_fail, "allocations that failed for want of memory") \
 	X(alloc_nolock, "objects allocated by dslab_kmalloc_nolock()") \
 	X(alloc_nolock_fail, "dslab_kmalloc_nolock() calls that returned NULL (busy lcore, lock held elsewhere, no free object)") \
-	X(free_nolock, "objects dslab_kfree_nolock() freed at once (far end of the lcore's main sheaf, its spare, or slab of a thread with no lcore id)") \
+	X(free_nolock, "objects dslab_kfree_nolock() freed at once (far end of the lcore's main sheaf, its spare, or the slab under a free lock)") \
 	X(free_nolock_deferred, "*_nolock frees deferred to a safe point (kfree_rcu_nolock ones included, and those sent home by ring: done when their home takes them)") \
 	X(free_deferred_done, "deferred frees done at a safe point (each then counted by the path it took)") \
 	X(free_remote_ring, "objects of another socket sent home in a ring batch") \

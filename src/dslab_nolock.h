@@ -68,9 +68,11 @@ void *dslab_kmalloc_nolock(size_t size, unsigned flags, int socket);
  * kmalloc_nolock) without waiting. NULL is a no-op. A local object on an
  * lcore that is not inside a dslab slow path goes to the far end of its
  * main sheaf (inline), which leaves at least two slots to the fast paths,
- * or else into its spare sheaf if that has room; anything else (busy
+ * or else into its spare sheaf if that has room (an empty sheaf of the
+ * barn becomes the spare if there is none and the barn's lock is free),
+ * or else into its slab if the slab's lock is free; anything else (busy
  * lcore, no room, another socket's object, a large allocation, a thread
- * with no lcore id) is deferred to a safe point. A pointer dslab
+ * with no lcore id whose slab is locked) is deferred to a safe point. A pointer dslab
  * never handed out is not followed; it is reported (rte_log) at the next
  * dslab_quiescent() or deferred run.
  * A pointer inside an object is caught in checked builds, as dslab_kfree()
@@ -83,7 +85,8 @@ void *dslab_kmalloc_nolock(size_t size, unsigned flags, int socket);
  * the lcore's rcu sheaf only when the lcore is not inside a dslab slow
  * path, the object is local, the sheaf is open (it holds an object) and
  * two slots stay free below the far end (the object that fills a sheaf
- * submits it, which a nolock call does not do); otherwise the free is deferred (linked through
+ * submits it, which a nolock call does not do); otherwise the free is
+ * deferred (linked through
  * @p head) to the lcore's next safe point, where it is handed to kfree_rcu.
  * In DSLAB_REMOTE_RING mode another socket's object freed on an lcore
  * online in dslab's QSBR goes home by ring instead (from this call when the
