@@ -510,6 +510,25 @@ dslab_kfree(const void *obj)
 	dslab_kfree_slow(obj);
 }
 
+/*
+ * A nolock free into main's far end (the caller holds the busy mark and has
+ * checked that obj is local): slot main_top - 1, as long as it leaves free
+ * the slot at main_size, which a fast path it interrupted may be about to
+ * write, and the one above it (see top). 0: no room.
+ */
+static DSLAB_FAST_PATH int
+dslab_far_push_(struct dslab_pcs *p, void *obj)
+{
+	const uint32_t n = p->main_size, top = p->main_top;
+
+	if (unlikely(n + 1 >= top))
+		return 0;
+	p->main_objs[top - 1] = obj;
+	__atomic_store_n(&p->main_top, top - 1, __ATOMIC_RELAXED);
+	DSLAB_STAT_ADD_(p->free_nolock, 1);
+	return 1;
+}
+
 /**
  * Free anything dslab handed out without waiting: see dslab_nolock.h. The
  * inline part serves a local object of a cache with room in the main sheaf
@@ -529,27 +548,17 @@ dslab_kfree_nolock(const void *obj)
 		if (likely(c != NULL && __atomic_load_n(&dslab_busy_, __ATOMIC_RELAXED) == 0)) {
 			struct dslab_pcs *p = &c->pcs[lc];
 
-			/* Marked, so that a handler interrupting us defers;
-			 * no safe point at the end. */
-			__atomic_store_n(&dslab_busy_, 1, __ATOMIC_RELAXED);
-			__atomic_signal_fence(__ATOMIC_SEQ_CST);
-			uint32_t n = p->main_size;
-			uint32_t top = p->main_top;
-
-			/* Main's far end, leaving free the slot at main_size
-			 * and the one above it: a fast path we interrupted
-			 * may be about to write the first (see top). */
-			if (likely((e & DSLAB_PM_TAG_MASK) == p->socket_tag &&
-				   n + 1 < top)) {
-				p->main_objs[top - 1] = (void *)(uintptr_t)obj;
-				__atomic_store_n(&p->main_top, top - 1, __ATOMIC_RELAXED);
-				DSLAB_STAT_ADD_(p->free_nolock, 1);
+			if (likely((e & DSLAB_PM_TAG_MASK) == p->socket_tag)) {
+				/* Marked, so that a handler interrupting us
+				 * defers; no safe point at the end. */
+				__atomic_store_n(&dslab_busy_, 1, __ATOMIC_RELAXED);
+				__atomic_signal_fence(__ATOMIC_SEQ_CST);
+				int done = dslab_far_push_(p, (void *)(uintptr_t)obj);
 				__atomic_signal_fence(__ATOMIC_SEQ_CST);
 				__atomic_store_n(&dslab_busy_, 0, __ATOMIC_RELAXED);
-				return;
+				if (likely(done))
+					return;
 			}
-			__atomic_signal_fence(__ATOMIC_SEQ_CST);
-			__atomic_store_n(&dslab_busy_, 0, __ATOMIC_RELAXED);
 		}
 	}
 	dslab_kfree_nolock_slow(obj);

@@ -82,15 +82,8 @@ void *nolock_pcs_alloc(dslab_cache_impl *c, dslab_pcs *p, unsigned lc)
 
 bool nolock_pcs_free(dslab_cache_impl *c, dslab_pcs *p, unsigned lc, void *obj)
 {
-	/* Main's far end, leaving free the slot at main_size and the one
-	 * above it (dslab_pcs.h), as the inline dslab_kfree_nolock(). */
-	const uint32_t n = p->main_size, top = p->main_top;
-	if (n + 1 < top) {
-		p->main_objs[top - 1] = obj;
-		__atomic_store_n(&p->main_top, top - 1, __ATOMIC_RELAXED);
-		DSLAB_STAT_ADD_(p->free_nolock, 1);
+	if (dslab_far_push_(p, obj))
 		return true;
-	}
 	/* The spare, which no fast path touches; if there is none, an empty
 	 * one from the barn (a full main and no spare is where an lcore is
 	 * after its first regular allocation and free). */
