@@ -131,20 +131,30 @@ dslab_sheaf *barn_exchange_try(dslab_cache_impl *c, unsigned lc, int socket, dsl
 		b->lock.unlock();
 	}
 	stat_add(c, lc, s != nullptr ? STAT_barn_get : STAT_barn_get_fail, 1);
+	if (s != nullptr && empty != nullptr)
+		stat_add(c, lc, STAT_barn_put, 1);
 	return s;
 }
 
-/* kfree_nolock's spare: an empty sheaf if the barn's lock is free. */
-dslab_sheaf *barn_get_empty_try(dslab_cache_impl *c, unsigned lc, int socket)
+/* The nolock free's exchange, the mirror image: an empty sheaf for the
+ * caller's full spare (NULL: there was none), which goes into the full
+ * list. Fails, never waits, on the same terms. */
+dslab_sheaf *barn_exchange_empty_try(dslab_cache_impl *c, unsigned lc, int socket, dslab_sheaf *full)
 {
 	Barn *b = c->barn[socket];
 	dslab_sheaf *s = nullptr;
 
 	if (__atomic_load_n(&b->nr_empty, __ATOMIC_RELAXED) != 0 && b->lock.try_lock()) {
-		s = list_pop(b->empty, b->nr_empty);
+		if (full == nullptr || b->nr_full < c->max_full) {
+			s = list_pop(b->empty, b->nr_empty);
+			if (s != nullptr && full != nullptr)
+				list_push(b->full, b->nr_full, full);
+		}
 		b->lock.unlock();
 	}
 	stat_add(c, lc, s != nullptr ? STAT_barn_get : STAT_barn_get_fail, 1);
+	if (s != nullptr && full != nullptr)
+		stat_add(c, lc, STAT_barn_put, 1);
 	return s;
 }
 

@@ -354,7 +354,7 @@ bool sheaf_refill(dslab_cache_impl *c, unsigned lc, dslab_sheaf *s, uint32_t wan
 dslab_sheaf *barn_get_full(dslab_cache_impl *c, unsigned lc, int socket);
 dslab_sheaf *barn_get_empty(dslab_cache_impl *c, unsigned lc, int socket);
 dslab_sheaf *barn_exchange_try(dslab_cache_impl *c, unsigned lc, int socket, dslab_sheaf *empty);
-dslab_sheaf *barn_get_empty_try(dslab_cache_impl *c, unsigned lc, int socket);
+dslab_sheaf *barn_exchange_empty_try(dslab_cache_impl *c, unsigned lc, int socket, dslab_sheaf *full);
 bool barn_put_full(dslab_cache_impl *c, unsigned lc, dslab_sheaf *s);
 /* Keeps an empty sheaf in the barn or frees it. */
 void barn_put_empty(dslab_cache_impl *c, unsigned lc, dslab_sheaf *s);
@@ -379,8 +379,9 @@ void swap_main_spare(dslab_cache_impl *c, dslab_pcs *p, unsigned lc);
  * be using it). */
 void *nolock_pcs_alloc(dslab_cache_impl *c, dslab_pcs *p, unsigned lc);
 /* kfree_nolock of a local object on such an lcore: main's far end, the
- * spare if it has room, or an empty sheaf of the barn made the spare if
- * there was none and the barn's lock is free; false if none could take it. */
+ * spare if it has room, or an empty sheaf of the barn made the spare in
+ * exchange for a full one if the barn's lock is free; false if none could
+ * take it. */
 bool nolock_pcs_free(dslab_cache_impl *c, dslab_pcs *p, unsigned lc, void *obj);
 /* Move main's far end (nolock frees) down onto its near end (busy). */
 void pcs_settle_main(dslab_pcs *p);

@@ -84,18 +84,19 @@ bool nolock_pcs_free(dslab_cache_impl *c, dslab_pcs *p, unsigned lc, void *obj)
 {
 	if (dslab_far_push_(p, obj))
 		return true;
-	/* The spare, which no fast path touches; if there is none, an empty
-	 * one from the barn (a full main and no spare is where an lcore is
-	 * after its first regular allocation and free). */
+	/* The spare, which no fast path touches (each lcore has an empty one
+	 * from set-up, pcs_ready()); when it is full or missing, an empty
+	 * sheaf of the barn in its place, if the barn's lock is free. */
 	dslab_sheaf *sp = p->spare;
-	if (sp == nullptr && (sp = barn_get_empty_try(c, lc, pcs_socket(p))) != nullptr)
-		p->spare = sp;
-	if (sp != nullptr && sp->size < sp->capacity) {
-		sp->objects[sp->size++] = obj;
-		DSLAB_STAT_ADD_(p->free_nolock, 1);
-		return true;
+	if (sp == nullptr || sp->size == sp->capacity) {
+		dslab_sheaf *empty = barn_exchange_empty_try(c, lc, pcs_socket(p), sp);
+		if (empty == nullptr)
+			return false;
+		p->spare = sp = empty;
 	}
-	return false;
+	sp->objects[sp->size++] = obj;
+	DSLAB_STAT_ADD_(p->free_nolock, 1);
+	return true;
 }
 
 namespace {
@@ -276,7 +277,11 @@ bool pcs_ready(dslab_cache_impl *c, dslab_pcs *p, unsigned lc)
 	if (m == nullptr)
 		return false;
 	set_main(p, m);
-	p->spare = nullptr;
+	/* An empty spare from the start: the only place a kfree_nolock can
+	 * put an object when main is full without a lock, and then the first
+	 * place a kmalloc_nolock takes one from (nolock_pcs_alloc()). None if
+	 * there is no memory for it: the slow paths get one when they need it. */
+	p->spare = sheaf_alloc(c, lc, socket, c->capacity);
 	p->socket_tag = DSLAB_PM_TAG(socket);
 	p->zero = c->flags & DSLAB_CACHE_ZERO ? DSLAB_F_ZERO : 0;
 	p->capacity = c->capacity;

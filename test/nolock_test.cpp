@@ -102,18 +102,25 @@ TEST(Nolock, NolockCallsUseMainsFarEnd)
 	 * a slow path, which moves the far end down and finds main full. */
 	void *c = dslab_kmalloc(64, 0);
 	void *d = nullptr;
-	step(k, "kfree_nolock, no room in main, no spare, none in the barn: the slab",
-	     {{"free_nolock", 1}, {"barn_get_fail", 1}}, [&] { dslab_kfree_nolock(c); });
-	EXPECT_EQ(p->spare, nullptr);
+	ASSERT_NE(p->spare, nullptr) << "every lcore has a spare from set-up";
+	ASSERT_EQ(p->spare->size, 0u);
+	step(k, "kfree_nolock, no room in main: the empty spare", {{"free_nolock", 1}},
+	     [&] { dslab_kfree_nolock(c); });
+	EXPECT_EQ(p->spare->size, 1u);
+	EXPECT_EQ(p->spare->objects[0], c);
+	EXPECT_EQ(p->main_size, cap - 2);
 	EXPECT_EQ(stats_of(k).objects_deferred, 0u);
-	/* Regular allocations take the near end, then the far end. */
+	/* Regular allocations take the near end, then the far end, then
+	 * the spare. */
 	std::vector<void *> got;
-	bool saw_a = false;
+	bool saw_a = false, saw_c = false;
 	for (uint32_t i = 0; i < cap; i++) {
 		got.push_back(d = dslab_kmalloc(64, 0));
 		saw_a |= d == a;
+		saw_c |= d == c;
 	}
 	EXPECT_TRUE(saw_a) << "the far end's object was handed out again";
+	EXPECT_TRUE(saw_c) << "and the spare's";
 	for (void *g : got)
 		dslab_kfree(g);
 	EXPECT_EQ(stats_of(k).objects_deferred, 0u);
@@ -186,8 +193,10 @@ TEST(Nolock, KmallocNolockTakesAFullSheafFromTheBarn)
 		got.push_back(dslab_kmalloc(64, 0));
 	const dslab_sheaf *was_main = p->main, *was_spare = p->spare;
 	void *o = nullptr;
-	step(k, "kmalloc_nolock: empty main and spare, full sheaf in the barn",
-	     {{"alloc_nolock", 1}, {"barn_get", 1}}, [&] { o = dslab_kmalloc_nolock(64, 0, -1); });
+	ASSERT_NE(was_spare, nullptr);
+	step(k, "kmalloc_nolock: empty main and spare, full sheaf in the barn (the empty spare goes there)",
+	     {{"alloc_nolock", 1}, {"barn_get", 1}, {"barn_put", 1}},
+	     [&] { o = dslab_kmalloc_nolock(64, 0, -1); });
 	ASSERT_NE(o, nullptr);
 	EXPECT_EQ(p->main, was_main) << "main is the fast paths'";
 	EXPECT_EQ(p->main_size, 0u);
@@ -230,6 +239,51 @@ TEST(Nolock, KfreeNolockIntoTheSpareWhenMainIsFull)
 	for (void *g : got)
 		dslab_kfree(g);
 	EXPECT_EQ(stats_of(k).objects_in_use, 0u);
+}
+
+/* Main and spare full: kfree_nolock exchanges the full spare for an empty
+ * sheaf of the barn; with none there, the object goes to its slab. A cache
+ * of 4-object sheaves, walked as in paths_test.cpp (M = main, S = spare,
+ * F/E = full/empty sheaves in the barn). */
+TEST(Nolock, KfreeNolockExchangesAFullSpareThenUsesTheSlab)
+{
+	CachePtr cp = make_cache("nolock_exchange", 64, 4, 2, 2);
+	ASSERT_TRUE(cp);
+	dslab_cache *c = cp.get();
+	const dslab_pcs *p = &c->pcs[rte_lcore_id()];
+	std::vector<void *> v(12);
+	for (void *&o : v)
+		ASSERT_NE(o = dslab_alloc(c, 0), nullptr); /* M=0 S=0 */
+	for (void *o : v)
+		dslab_free(c, o); /* M=4 S=4 F=1 */
+	for (int i = 0; i < 9; i++)
+		ASSERT_NE(v[i] = dslab_alloc(c, 0), nullptr); /* M=3 S=0 F=0 E=1 */
+	for (int i = 8; i >= 4; i--)
+		dslab_free(c, v[i]); /* M=4 S=4 F=0 E=1, v[0..3] out */
+	ASSERT_EQ(p->main_size, 4u);
+	ASSERT_EQ(p->spare->size, 4u);
+	ASSERT_EQ(stats_of(c).objects_in_sheaves, 8u);
+	const dslab_sheaf *was_spare = p->spare;
+	step(c, "kfree_nolock: main and spare full, an empty sheaf in the barn: exchanged",
+	     {{"free_nolock", 1}, {"barn_get", 1}, {"barn_put", 1}}, [&] { dslab_kfree_nolock(v[0]); });
+	EXPECT_NE(p->spare, was_spare);
+	EXPECT_EQ(p->spare->size, 1u);
+	EXPECT_EQ(p->spare->objects[0], v[0]);
+	EXPECT_EQ(p->main_size, 4u) << "main is the fast paths'";
+	EXPECT_EQ(stats_of(c).objects_in_sheaves, 9u) << "M=4 S=1 F=1";
+	step(c, "three more fill the new spare", {{"free_nolock", 3}}, [&] {
+		for (int i = 1; i < 4; i++)
+			dslab_kfree_nolock(v[i]);
+	});
+	EXPECT_EQ(p->spare->size, 4u);
+	void *o = dslab_alloc(c, 0); /* M=3: no room at main's far end */
+	ASSERT_NE(o, nullptr);
+	step(c, "kfree_nolock: main and spare full, no empty sheaf in the barn: the slab",
+	     {{"free_nolock", 1}, {"barn_get_fail", 1}}, [&] { dslab_kfree_nolock(o); });
+	struct dslab_cache_stats s = stats_of(c);
+	EXPECT_EQ(s.objects_in_use, 0u);
+	EXPECT_EQ(s.objects_in_sheaves, 11u) << "M=3 S=4 F=1";
+	EXPECT_EQ(s.objects_deferred, 0u);
 }
 
 /* kfree_rcu_nolock on an online lcore not inside dslab: the far end of the

@@ -73,11 +73,16 @@ TEST_F(Paths, EverySheafPathOnOneLcore)
 {
 	EXPECT_EQ(stats_of(c()).sheaf_capacity, kCap);
 
-	/* Phase 1: allocation with nothing cached refills main from the slabs. */
-	step(c(), "first alloc: sheaf set up, barn miss, refill from slabs",
+	/* Phase 1: allocation with nothing cached refills main from the slabs.
+	 * The lcore's empty spare cannot be had at set-up (injected), so that
+	 * it starts as the kernel's does, with none, and every path below is
+	 * reached; LcoreStartsWithAnEmptySpare is the default. */
+	ASSERT_EQ(dslab_fault_set(DSLAB_FAULT_SHEAF, 1, 1), 0);
+	step(c(), "first alloc: main set up (no spare), barn miss, refill from slabs",
 	     {{"sheaf_alloc", 1}, {"barn_get_fail", 1}, {"sheaf_refill", 1}, {"alloc_cpu_sheaf", 1},
 	      {"alloc_slab", 1}},
 	     [&] { alloc(1); });
+	ASSERT_EQ(dslab_fault_set(DSLAB_FAULT_SHEAF, 0, 0), 0);
 	step(c(), "pops of main", {{"alloc_cpu_sheaf", 3}}, [&] { alloc(3); }); /* M=0 S=- */
 	step(c(), "main empty, no spare, barn empty: refill",
 	     {{"alloc_cpu_sheaf", 1}, {"barn_get_fail", 1}, {"sheaf_refill", 1}}, [&] { alloc(1); });
@@ -142,6 +147,24 @@ TEST_F(Paths, EverySheafPathOnOneLcore)
 	LogCapture log;
 	c_.reset();
 	EXPECT_EQ(log.text().find("leak"), std::string::npos) << log.text();
+}
+
+/* By default an lcore gets an empty spare with its main (a place for
+ * dslab_kfree_nolock() when main is full): the first full main swaps. */
+TEST_F(Paths, LcoreStartsWithAnEmptySpare)
+{
+	step(c(), "first alloc: main and an empty spare set up, refill from slabs",
+	     {{"sheaf_alloc", 2}, {"barn_get_fail", 1}, {"sheaf_refill", 1}, {"alloc_cpu_sheaf", 1},
+	      {"alloc_slab", 1}},
+	     [&] { alloc(1); }); /* M=3 S=0 */
+	step(c(), "main empty, spare empty, barn empty: refill",
+	     {{"alloc_cpu_sheaf", 4}, {"barn_get_fail", 1}, {"sheaf_refill", 1}},
+	     [&] { alloc(4); }); /* M=3 S=0 */
+	step(c(), "pushes", {{"free_cpu_sheaf", 1}}, [&] { free_(1); }); /* M=4 S=0 */
+	step(c(), "main full, spare empty: swap, no new sheaf",
+	     {{"free_cpu_sheaf", 1}, {"sheaf_swap", 1}}, [&] { free_(1); }); /* M=1 S=4 */
+	free_(3);
+	gauges(0, 8, "0 out, M=4 S=4");
 }
 
 /* A full sheaf in the barn is used by the next allocations. */
@@ -220,8 +243,8 @@ TEST(PathsBulk, SizesAroundTheCapacity)
 		dslab_free_bulk(c, 0, v.data());
 	});
 	EXPECT_EQ(v[0], nullptr);
-	step(c, "5 < capacity from nothing: set up, refill, take 5",
-	     {{"alloc_cpu_sheaf", 5}, {"sheaf_alloc", 1}, {"barn_get_fail", 1}, {"sheaf_refill", 1},
+	step(c, "5 < capacity from nothing: set up main and spare, refill, take 5",
+	     {{"alloc_cpu_sheaf", 5}, {"sheaf_alloc", 2}, {"barn_get_fail", 1}, {"sheaf_refill", 1},
 	      {"alloc_slab", 1}},
 	     [&] { ASSERT_EQ(dslab_alloc_bulk(c, 0, 5, v.data()), 5u); }); /* M=3 */
 	step(c, "3 from main", {{"alloc_cpu_sheaf", 3}},
@@ -235,8 +258,9 @@ TEST(PathsBulk, SizesAroundTheCapacity)
 	EXPECT_EQ(u.size(), 20u);
 	EXPECT_EQ(u.count(nullptr), 0u);
 	EXPECT_EQ(stats_of(c).objects_in_use, 20u);
-	step(c, "free 20 > capacity: main fills, new sheaf, barn",
-	     {{"free_cpu_sheaf", 20}, {"barn_get_fail", 2}, {"sheaf_alloc", 2}, {"barn_put", 1}},
+	step(c, "free 20 > capacity: main fills, swaps with the empty spare, then to the barn",
+	     {{"free_cpu_sheaf", 20}, {"sheaf_swap", 1}, {"barn_put", 1}, {"barn_get_fail", 1},
+	      {"sheaf_alloc", 1}},
 	     [&] { dslab_free_bulk(c, 20, v.data()); }); /* M=8 S=8 F=1 */
 	EXPECT_EQ(stats_of(c).objects_in_use, 0u);
 	EXPECT_EQ(stats_of(c).objects_in_sheaves, 24u);

@@ -107,8 +107,8 @@ TEST(Threads, NoLcoreIdSheafPathsAndBarn)
 	/* This lcore's sheaves are empty: its allocation takes the full sheaf
 	 * the thread put in the barn, no slab. */
 	void *p = nullptr;
-	step(c, "lcore alloc: the threads' full sheaf from the barn",
-	     {{"alloc_cpu_sheaf", 1}, {"barn_get", 1}, {"sheaf_alloc", kAny}},
+	step(c, "lcore alloc: the threads' full sheaf from the barn, the empty main into it",
+	     {{"alloc_cpu_sheaf", 1}, {"barn_get", 1}, {"barn_put", 1}, {"sheaf_alloc", kAny}},
 	     [&] { ASSERT_NE(p = dslab_alloc(c, 0), nullptr); });
 	EXPECT_EQ(freed.count(p), 1u) << "an object the thread freed";
 	dslab_free(c, p);
@@ -182,14 +182,14 @@ TEST(Threads, RegisteredThreadUsesSheavesFlushedOnUnregister)
 		EXPECT_EQ(rte_eal_lcore_role(lc), ROLE_NON_EAL);
 		std::vector<void *> v(24);
 		step(c, "registered thread: allocations from sheaves",
-		     {{"alloc_cpu_sheaf", 24}, {"sheaf_alloc", 1}, {"barn_get_fail", 2}, {"sheaf_refill", 2},
+		     {{"alloc_cpu_sheaf", 24}, {"sheaf_alloc", 2}, {"barn_get_fail", 2}, {"sheaf_refill", 2},
 		      {"alloc_slab", 1}},
 		     [&] {
 			     for (auto &p : v)
 				     ASSERT_NE(p = dslab_alloc(c, 0), nullptr);
 		     }); /* M=8 */
 		step(c, "registered thread: frees into sheaves",
-		     {{"free_cpu_sheaf", 23}, {"barn_get_fail", 1}, {"sheaf_alloc", 1}},
+		     {{"free_cpu_sheaf", 23}, {"sheaf_swap", 1}},
 		     [&] {
 			     for (size_t i = 1; i < v.size(); i++)
 				     dslab_free(c, v[i]);
@@ -214,7 +214,7 @@ TEST(Threads, RegisteredThreadUsesSheavesFlushedOnUnregister)
 	std::thread t2([&] {
 		ASSERT_EQ(rte_thread_register(), 0);
 		step(c, "second registered thread sets its sheaves up again",
-		     {{"alloc_cpu_sheaf", 1}, {"free_cpu_sheaf", 1}, {"sheaf_alloc", 1}, {"barn_get_fail", 1},
+		     {{"alloc_cpu_sheaf", 1}, {"free_cpu_sheaf", 1}, {"sheaf_alloc", 2}, {"barn_get_fail", 1},
 		      {"sheaf_refill", 1}},
 		     [&] {
 			     void *p = dslab_alloc(c, 0);
