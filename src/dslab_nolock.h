@@ -69,8 +69,8 @@ void *dslab_kmalloc_nolock(size_t size, unsigned flags, int socket);
  * lcore that is not inside a dslab slow path goes to the far end of its
  * main sheaf (inline), which leaves at least two slots to the fast paths,
  * or else into its spare sheaf if that has room (each lcore has an empty
- * spare from its first use of the cache; a full spare is exchanged for an
- * empty sheaf of the barn if the barn's lock is free),
+ * spare from its first use of the cache; a full or missing spare is
+ * exchanged for an empty sheaf of the barn if the barn's lock is free),
  * or else into its slab if the slab's lock is free; anything else (busy
  * lcore, no room, another socket's object, a large allocation, a thread
  * with no lcore id whose slab is locked) is deferred to a safe point. A pointer dslab

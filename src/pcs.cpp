@@ -85,8 +85,9 @@ bool nolock_pcs_free(dslab_cache_impl *c, dslab_pcs *p, unsigned lc, void *obj)
 	if (dslab_far_push_(p, obj))
 		return true;
 	/* The spare, which no fast path touches (each lcore has an empty one
-	 * from set-up, pcs_ready()); when it is full or missing, an empty
-	 * sheaf of the barn in its place, if the barn's lock is free. */
+	 * from set-up, pcs_ready(), until its first rcu sheaf takes it); when
+	 * it is full or missing, an empty sheaf of the barn in its place, if
+	 * the barn's lock is free. */
 	dslab_sheaf *sp = p->spare;
 	if (sp == nullptr || sp->size == sp->capacity) {
 		dslab_sheaf *empty = barn_exchange_empty_try(c, lc, pcs_socket(p), sp);
