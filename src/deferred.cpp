@@ -7,9 +7,9 @@
  *
  * Re-entry: every dslab call that writes per-lcore state (sheaves, rcu
  * lists, remote batches, per-lcore counters) runs with the lcore's busy
- * mark set (BusyScope; dslab_enter_() for the inline bulk paths and remote
- * batch), except the inline single-object alloc, free and kfree_rcu, which
- * use only the near end of main and of the rcu sheaf (dslab_pcs.h). A
+ * mark set (BusyScope; dslab_enter_() for the inline remote batch), except
+ * the inline alloc, free, bulk alloc, bulk free and kfree_rcu, which use
+ * only the near end of main and of the rcu sheaf (dslab_pcs.h). A
  * *_nolock call that finds the mark clear interrupted at most one of those,
  * so it may do what a regular call does, as long as it never waits and
  * keeps off the near ends: it sets the mark, uses the far ends, the spare

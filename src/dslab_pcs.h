@@ -31,10 +31,13 @@
  * main_size (rcu_size) and the one above it free, so that a fast path it
  * interrupted between its load of the size and its store of the new one
  * touches no slot the call used; it lowers the bound the fast paths read
- * afresh (main_top, rcu_limit). The slow paths, the bulk paths and the
- * remote batch mark the thread busy (dslab_busy_, as the kernel's
- * local_trylock_t marks its owner); a nolock call that finds the mark set
- * touches no sheaf. A slow path first moves the far end down to the near
+ * afresh (main_top, rcu_limit). The bulk fast paths take no mark either: a
+ * bulk alloc reads only slots below main_size; a bulk free first claims
+ * its slots by raising main_size, then loads main_top again (a nolock free
+ * may have come in between), and gives the claim back if it must go out of
+ * line. The slow paths and the remote batch mark the thread busy
+ * (dslab_busy_, as the kernel's local_trylock_t marks its owner); a nolock
+ * call that finds the mark set touches no sheaf. A slow path first moves the far end down to the near
  * end (pcs_settle_main(), rcu_settle()). Marks on the fast paths were 4
  * of the 10 stores of a retire in dslab_kfree_rcu_bench, which waits on
  * its stores (README.md, "kfree_rcu").
@@ -186,10 +189,10 @@ extern struct dslab_lcore dslab_lcores[RTE_MAX_LCORE];
 void dslab_kfree_nolock_slow(const void *obj);
 
 /*
- * Mark the lcore busy around a bulk path or the remote batch (the
- * single-object fast paths need no mark: see the top of this file); a
- * handler runs on this thread, so ordering against it needs only the
- * compiler's cooperation (signal fences). In an application these never
+ * Mark the lcore busy around the remote batch (the other fast paths need
+ * no mark: see the top of this file); a handler runs on this thread, so
+ * ordering against it needs only the compiler's cooperation (signal
+ * fences). In an application these never
  * nest (they leave before calling out of line): two plain stores. Inside
  * the library (DSLAB_LIB_INTERNAL_) one may run within a slow path, so the
  * mark is saved and restored. Deferred frees are done by the slow paths
@@ -376,9 +379,10 @@ dslab_alloc_bulk(struct dslab_cache *cache, unsigned flags, unsigned n,
 	if (likely(lc < RTE_MAX_LCORE && cache != NULL && n != 0 &&
 		   (flags | cache->flags | DSLAB_CHECKED) == 0)) {
 		struct dslab_pcs *p = &cache->pcs[lc];
-		uint32_t prev = dslab_enter_();
 		uint32_t size = p->main_size;
 
+		/* No mark: like dslab_alloc(), it reads only slots below
+		 * main_size, which a nolock call leaves alone (see top). */
 		if (likely(size >= n)) {
 			void **src = &p->main_objs[size - n];
 			unsigned i;
@@ -388,10 +392,8 @@ dslab_alloc_bulk(struct dslab_cache *cache, unsigned flags, unsigned n,
 				objs[i] = src[i];
 			p->main_size = size - n;
 			DSLAB_STAT_ADD_(p->alloc_cpu_sheaf, n);
-			dslab_leave_(prev);
 			return n;
 		}
-		dslab_leave_(prev);
 	}
 	return dslab_alloc_bulk_slow(cache, flags, n, objs);
 }
@@ -407,52 +409,61 @@ dslab_free_bulk(struct dslab_cache *cache, unsigned n, void **objs)
 
 	if (likely(lc < RTE_MAX_LCORE && cache != NULL && n != 0 && !DSLAB_CHECKED)) {
 		struct dslab_pcs *p = &cache->pcs[lc];
-		uint32_t prev = dslab_enter_();
-		uint32_t size = p->main_size;
+		const uint32_t size = p->main_size, end = size + n;
 
-		if (likely(size + n <= p->main_top)) {
-			/* Any NULL, foreign or remote object sends the whole
-			 * burst to the slow path, which sorts it out object by
-			 * object; main_size moves only once all are checked. */
-			const uintptr_t tag = p->socket_tag;
-			const uintptr_t lim = dslab_pagemap.nentries;
-			const uintptr_t *map = dslab_pagemap.map;
-			const uintptr_t first = (uintptr_t)objs[0] >> DSLAB_PM_SHIFT;
-			void **dst = &p->main_objs[size];
-			uintptr_t bad = 0, diff = 0;
-			unsigned i;
+		/* No mark: the burst claims its slots first by raising
+		 * main_size, above which a nolock call then stays, and checks
+		 * main_top again after the claim, for a nolock free that came
+		 * between the first check and the claim (see top). */
+		if (likely(end <= __atomic_load_n(&p->main_top, __ATOMIC_RELAXED))) {
+			p->main_size = end;
+			__atomic_signal_fence(__ATOMIC_SEQ_CST);
+			if (likely(end <= __atomic_load_n(&p->main_top, __ATOMIC_RELAXED))) {
+				/* Any NULL, foreign or remote object sends the whole
+				 * burst to the slow path, which sorts it out object by
+				 * object; the claim is given back first. */
+				const uintptr_t tag = p->socket_tag;
+				const uintptr_t lim = dslab_pagemap.nentries;
+				const uintptr_t *map = dslab_pagemap.map;
+				const uintptr_t first = (uintptr_t)objs[0] >> DSLAB_PM_SHIFT;
+				void **dst = &p->main_objs[size];
+				uintptr_t bad = 0, diff = 0;
+				unsigned i;
 
-			/* A burst mostly comes from one chunk: one branch-free
-			 * pass copies the burst above main_size (free slots,
-			 * so nothing is published yet) and proves it; then one
-			 * map entry checks them all. */
-			for (i = 0; i < n; i++) {
-				dst[i] = objs[i];
-				diff |= ((uintptr_t)objs[i] >> DSLAB_PM_SHIFT) ^ first;
-			}
-			if (likely(diff == 0)) {
-				i = first < lim ? n : 0;
-				if (likely(i == n))
-					bad = (__atomic_load_n(&map[first], __ATOMIC_ACQUIRE) &
-					       DSLAB_PM_TAG_MASK) ^ tag;
-			} else {
+				/* A burst mostly comes from one chunk: one branch-free
+				 * pass copies the burst into the claimed slots (no
+				 * other code reads them) and proves it; then one map
+				 * entry checks them all. */
 				for (i = 0; i < n; i++) {
-					uintptr_t x = (uintptr_t)objs[i] >> DSLAB_PM_SHIFT;
+					dst[i] = objs[i];
+					diff |= ((uintptr_t)objs[i] >> DSLAB_PM_SHIFT) ^ first;
+				}
+				if (likely(diff == 0)) {
+					i = first < lim ? n : 0;
+					if (likely(i == n)) {
+						uintptr_t e0 = __atomic_load_n(&map[first],
+									       __ATOMIC_ACQUIRE);
 
-					if (unlikely(x >= lim))
-						break;
-					bad |= (__atomic_load_n(&map[x], __ATOMIC_ACQUIRE) &
-						DSLAB_PM_TAG_MASK) ^ tag;
+						bad = (e0 & DSLAB_PM_TAG_MASK) ^ tag;
+					}
+				} else {
+					for (i = 0; i < n; i++) {
+						uintptr_t x = (uintptr_t)objs[i] >> DSLAB_PM_SHIFT;
+
+						if (unlikely(x >= lim))
+							break;
+						bad |= (__atomic_load_n(&map[x], __ATOMIC_ACQUIRE) &
+							DSLAB_PM_TAG_MASK) ^ tag;
+					}
+				}
+				if (likely(i == n && bad == 0)) {
+					DSLAB_STAT_ADD_(p->free_cpu_sheaf, n);
+					return;
 				}
 			}
-			if (likely(i == n && bad == 0)) {
-				p->main_size = size + n;
-				DSLAB_STAT_ADD_(p->free_cpu_sheaf, n);
-				dslab_leave_(prev);
-				return;
-			}
+			__atomic_signal_fence(__ATOMIC_SEQ_CST);
+			p->main_size = size;
 		}
-		dslab_leave_(prev);
 	}
 	dslab_free_bulk_slow(cache, n, objs);
 }
