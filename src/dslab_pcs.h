@@ -37,10 +37,11 @@
  * may have come in between), and gives the claim back if it must go out of
  * line. The slow paths and the remote batch mark the thread busy
  * (dslab_busy_, as the kernel's local_trylock_t marks its owner); a nolock
- * call that finds the mark set touches no sheaf. A slow path first moves the far end down to the near
- * end (pcs_settle_main(), rcu_settle()). Marks on the fast paths were 4
- * of the 10 stores of a retire in dslab_kfree_rcu_bench, which waits on
- * its stores (README.md, "kfree_rcu").
+ * call that finds the mark set touches no sheaf. A slow path first moves
+ * the far end down to the near end (pcs_settle_main(), rcu_settle()).
+ * Marks on the fast paths were 4 of the 10 stores of a retire in
+ * dslab_kfree_rcu_bench, which waits on its stores (README.md,
+ * "kfree_rcu").
  */
 
 #include <string.h>
@@ -192,11 +193,11 @@ void dslab_kfree_nolock_slow(const void *obj);
  * Mark the lcore busy around the remote batch (the other fast paths need
  * no mark: see the top of this file); a handler runs on this thread, so
  * ordering against it needs only the compiler's cooperation (signal
- * fences). In an application these never
- * nest (they leave before calling out of line): two plain stores. Inside
- * the library (DSLAB_LIB_INTERNAL_) one may run within a slow path, so the
- * mark is saved and restored. Deferred frees are done by the slow paths
- * and dslab_quiescent(), not here.
+ * fences). In an application these never nest (they leave before calling
+ * out of line): two plain stores. Inside the library (DSLAB_LIB_INTERNAL_)
+ * one may run within a slow path, so the mark is saved and restored.
+ * Deferred frees are done by the slow paths and dslab_quiescent(), not
+ * here.
  */
 static DSLAB_FAST_PATH uint32_t
 dslab_enter_(void)
