@@ -112,6 +112,61 @@ dslab_sheaf *barn_get_full(dslab_cache_impl *c, unsigned lc, int socket)
 	return s;
 }
 
+/* The allocation slow path's exchange, under one hold of the lock (slub.c:
+ * barn_replace_empty_sheaf()): a full sheaf for the caller's empty one,
+ * which goes into the empty list, or is freed when that is at its limit.
+ * NULL: no full sheaf, and the empty one stays the caller's. One lock
+ * hold instead of two: when another lcore frees what this one allocates,
+ * the lock's line crosses between them at each hold. */
+dslab_sheaf *barn_replace_empty(dslab_cache_impl *c, unsigned lc, int socket, dslab_sheaf *empty)
+{
+	Barn *b = c->barn[socket];
+	dslab_sheaf *s = nullptr;
+	bool kept = false;
+
+	RTE_ASSERT(empty->size == 0 && !empty->oversize);
+	if (__atomic_load_n(&b->nr_full, __ATOMIC_RELAXED) != 0) {
+		Guard<SpinLock> g(b->lock);
+		s = list_pop(b->full, b->nr_full);
+		if (s != nullptr && b->nr_empty < c->max_empty) {
+			list_push(b->empty, b->nr_empty, empty);
+			kept = true;
+		}
+	}
+	stat_add(c, lc, s != nullptr ? STAT_barn_get : STAT_barn_get_fail, 1);
+	if (s != nullptr) {
+		stat_add(c, lc, kept ? STAT_barn_put : STAT_barn_put_fail, 1);
+		if (!kept)
+			sheaf_free(c, lc, empty);
+	}
+	return s;
+}
+
+/* The free slow path's exchange, under one hold of the lock (slub.c:
+ * barn_replace_full_sheaf()): the caller's full sheaf into the full list,
+ * if it is below its limit, and an empty sheaf out (*empty, NULL if there
+ * was none). False: the barn is at its limit, nothing changed. */
+bool barn_replace_full(dslab_cache_impl *c, unsigned lc, int socket, dslab_sheaf *full,
+		       dslab_sheaf **empty)
+{
+	Barn *b = c->barn[socket];
+	bool ok = false;
+
+	*empty = nullptr;
+	if (__atomic_load_n(&b->nr_full, __ATOMIC_RELAXED) < c->max_full) {
+		Guard<SpinLock> g(b->lock);
+		if (b->nr_full < c->max_full) {
+			list_push(b->full, b->nr_full, full);
+			*empty = list_pop(b->empty, b->nr_empty);
+			ok = true;
+		}
+	}
+	stat_add(c, lc, ok ? STAT_barn_put : STAT_barn_put_fail, 1);
+	if (ok)
+		stat_add(c, lc, *empty != nullptr ? STAT_barn_get : STAT_barn_get_fail, 1);
+	return ok;
+}
+
 /* The nolock allocation's exchange: a full sheaf for the caller's empty
  * spare, which goes into the empty list (unless NULL: there was none).
  * Never waits: a barn another thread holds, no full sheaf

@@ -353,6 +353,9 @@ void sheaf_flush(dslab_cache_impl *c, unsigned lc, dslab_sheaf *s);
 bool sheaf_refill(dslab_cache_impl *c, unsigned lc, dslab_sheaf *s, uint32_t want);
 dslab_sheaf *barn_get_full(dslab_cache_impl *c, unsigned lc, int socket);
 dslab_sheaf *barn_get_empty(dslab_cache_impl *c, unsigned lc, int socket);
+dslab_sheaf *barn_replace_empty(dslab_cache_impl *c, unsigned lc, int socket, dslab_sheaf *empty);
+bool barn_replace_full(dslab_cache_impl *c, unsigned lc, int socket, dslab_sheaf *full,
+		       dslab_sheaf **empty);
 dslab_sheaf *barn_exchange_try(dslab_cache_impl *c, unsigned lc, int socket, dslab_sheaf *empty);
 dslab_sheaf *barn_exchange_empty_try(dslab_cache_impl *c, unsigned lc, int socket, dslab_sheaf *full);
 bool barn_put_full(dslab_cache_impl *c, unsigned lc, dslab_sheaf *s);

@@ -113,14 +113,15 @@ bool replace_empty_main(dslab_cache_impl *c, dslab_pcs *p, unsigned lc)
 		swap_main_spare(c, p, lc);
 		return true;
 	}
-	dslab_sheaf *full = barn_get_full(c, lc, pcs_socket(p));
+	/* A full sheaf of the barn; the empty main becomes the spare if
+	 * there is none, else goes to the barn in the same lock hold. */
+	dslab_sheaf *empty = p->main;
+	dslab_sheaf *full = p->spare == nullptr ? barn_get_full(c, lc, pcs_socket(p))
+						: barn_replace_empty(c, lc, pcs_socket(p), empty);
 	if (full != nullptr) {
-		dslab_sheaf *empty = p->main;
 		set_main(p, full);
 		if (p->spare == nullptr)
 			p->spare = empty;
-		else
-			barn_put_empty(c, lc, empty);
 		return true;
 	}
 	/* Objects freed on other sockets may be waiting in our ring: they
@@ -158,9 +159,9 @@ void replace_full_main(dslab_cache_impl *c, dslab_pcs *p, unsigned lc)
 		}
 		return;
 	}
-	/* Both full. */
-	if (barn_put_full(c, lc, p->main)) {
-		dslab_sheaf *empty = barn_get_empty(c, lc, socket);
+	/* Both full: main to the barn, an empty sheaf back, in one lock hold. */
+	dslab_sheaf *empty;
+	if (barn_replace_full(c, lc, socket, p->main, &empty)) {
 		if (empty == nullptr)
 			empty = sheaf_alloc(c, lc, socket, c->capacity);
 		if (empty == nullptr) {
