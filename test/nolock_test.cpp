@@ -7,8 +7,10 @@
  * socket 1; some tests re-initialise dslab with 4 logical sockets or a tiny
  * ring):
  *  - kmalloc_nolock/kfree_nolock on an lcore that is not inside dslab use the
- *    far end of its main sheaf, its spare, the barn; inside a dslab call (a real nested call: from the log
- *    stream dslab writes to) they defer, and the outer call's end does it;
+ *    far end of its main sheaf, its spare, the barn; the unmarked bulk
+ *    free stops at that far end; inside a dslab call (a real nested call:
+ *    from the log stream dslab writes to) they defer, and the outer call's
+ *    end does it;
  *  - a busy lcore's deferred frees are done by dslab_deferred_barrier() and
  *    a deferred kfree_rcu_nolock by dslab_rcu_barrier();
  *  - threads with no lcore id;
@@ -32,6 +34,7 @@
 #include <chrono>
 #include <csignal>
 #include <ctime>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -284,6 +287,55 @@ TEST(Nolock, KfreeNolockExchangesAFullSpareThenUsesTheSlab)
 	EXPECT_EQ(s.objects_in_use, 0u);
 	EXPECT_EQ(s.objects_in_sheaves, 11u) << "M=3 S=4 F=1";
 	EXPECT_EQ(s.objects_deferred, 0u);
+}
+
+/* The bulk fast paths take no mark: a bulk free fills main up to its far
+ * end (main_top), never over it; one that does not fit goes out of line,
+ * which moves the far end down first; nothing is lost. */
+TEST(Nolock, BulkFreeStopsAtMainsFarEnd)
+{
+	CachePtr cp = make_cache("nolock_bulk", 64, 8, 2, 2);
+	ASSERT_TRUE(cp);
+	dslab_cache *c = cp.get();
+	const dslab_pcs *p = &c->pcs[rte_lcore_id()];
+	void *v[16];
+	for (void *&o : v)
+		ASSERT_NE(o = dslab_alloc(c, 0), nullptr); /* two refills of 8: main empty */
+	ASSERT_EQ(p->main_size, 0u);
+	step(c, "bulk free of 3 into main", {{"free_cpu_sheaf", 3}}, [&] { dslab_free_bulk(c, 3, v); });
+	dslab_kfree_nolock(v[3]);
+	dslab_kfree_nolock(v[4]);
+	ASSERT_EQ(p->main_top, 6u) << "two objects at the far end";
+	step(c, "bulk free of 3: main fills up to the far end", {{"free_cpu_sheaf", 3}},
+	     [&] { dslab_free_bulk(c, 3, v + 5); });
+	EXPECT_EQ(p->main_size, 6u);
+	EXPECT_EQ(p->main_top, 6u);
+	EXPECT_EQ(p->main_objs[6], v[4]);
+	EXPECT_EQ(p->main_objs[7], v[3]);
+	void *w[6];
+	step(c, "bulk alloc of 6: the near end", {{"alloc_cpu_sheaf", 6}},
+	     [&] { ASSERT_EQ(dslab_alloc_bulk(c, 0, 6, w), 6u); });
+	EXPECT_EQ(p->main_size, 0u);
+	EXPECT_EQ(p->main_top, 6u) << "the far end is left alone";
+	const std::set<void *> near(w, w + 6), freed{v[0], v[1], v[2], v[5], v[6], v[7]};
+	EXPECT_EQ(near, freed);
+	dslab_free_bulk(c, 6, w);
+	ASSERT_EQ(p->main_size, 6u);
+	step(c, "bulk free of 2, no room below the far end: out of line, which moves it down, "
+		"finds main full and swaps in the empty spare",
+	     {{"free_cpu_sheaf", 2}, {"sheaf_swap", 1}}, [&] { dslab_free_bulk(c, 2, v + 8); });
+	EXPECT_EQ(p->main_size, 2u);
+	EXPECT_EQ(p->main_top, 8u);
+	ASSERT_NE(p->spare, nullptr);
+	ASSERT_EQ(p->spare->size, 8u);
+	EXPECT_EQ(std::set<void *>(p->spare->objects, p->spare->objects + 8),
+		  std::set<void *>(v, v + 8))
+		<< "the far end's objects went with the rest";
+	struct dslab_cache_stats st = stats_of(c);
+	EXPECT_EQ(st.objects_in_use, 6u);
+	EXPECT_EQ(st.objects_in_sheaves, 10u);
+	dslab_free_bulk(c, 6, v + 10);
+	EXPECT_EQ(stats_of(c).objects_in_use, 0u);
 }
 
 /* kfree_rcu_nolock on an online lcore not inside dslab: the far end of the
