@@ -45,6 +45,8 @@
  *                separates the allocator's own cost from cache misses on
  *                the objects; RSS figures are then not comparable)
  *   --pc-objs=N  producer/consumer objects per iteration (default 524288)
+ *   --sheaf-capacity=N  dslab caches with N objects per sheaf (default: the
+ *                cache's own choice by object size, DSLAB_SHEAF_CAPACITY_AUTO)
  */
 #include <algorithm>
 #include <atomic>
@@ -93,6 +95,7 @@ bool g_callgrind;
 size_t g_ws_objs = 1u << 20;
 bool g_ws_touch = true; /* write a word into each working-set object */
 uint64_t g_pc_objs = 1u << 19;
+uint32_t g_sheaf_capacity = DSLAB_SHEAF_CAPACITY_AUTO;
 constexpr unsigned kBurst = 32;
 /* The burst size, read in every benchmark so the compiler cannot fold it. */
 volatile unsigned g_burst = kBurst;
@@ -165,7 +168,9 @@ struct Adapter {
 void *dslab_make(size_t size, unsigned, const char *tag)
 {
 	std::string name = std::string("bench_") + tag;
-	struct dslab_cache *c = dslab_cache_create(name.c_str(), size, nullptr);
+	struct dslab_cache_args a = {};
+	a.sheaf_capacity = g_sheaf_capacity;
+	struct dslab_cache *c = dslab_cache_create(name.c_str(), size, &a);
 
 	if (c == nullptr)
 		fprintf(stderr, "dslab_cache_create(%s, %zu): %s\n", name.c_str(), size,
@@ -955,6 +960,8 @@ int main(int argc, char **argv)
 			g_ws_touch = strtol(v, nullptr, 0) != 0;
 		} else if (take_flag(argv[i], "--pc-objs", &v) && v) {
 			g_pc_objs = strtoull(v, nullptr, 0);
+		} else if (take_flag(argv[i], "--sheaf-capacity", &v) && v) {
+			g_sheaf_capacity = (uint32_t)strtoul(v, nullptr, 0);
 		} else {
 			argv[out++] = argv[i];
 		}
@@ -1011,6 +1018,10 @@ int main(int argc, char **argv)
 	benchmark::AddCustomContext("ws_objs", std::to_string(g_ws_objs));
 	benchmark::AddCustomContext("ws_touch", g_ws_touch ? "1" : "0");
 	benchmark::AddCustomContext("pc_objs_per_iter", std::to_string(g_pc_objs));
+	benchmark::AddCustomContext("dslab_sheaf_capacity",
+				    g_sheaf_capacity == DSLAB_SHEAF_CAPACITY_AUTO
+					    ? std::string("auto")
+					    : std::to_string(g_sheaf_capacity));
 	benchmark::RunSpecifiedBenchmarks();
 	benchmark::Shutdown();
 
