@@ -33,6 +33,8 @@
  * dslab_rcu_barrier(); the reader lcore keeps reporting meanwhile.
  *
  * --smoke: a tiny run for `meson test --suite bench`.
+ * --sheaf-capacity=N: BM_Retire's dslab cache with N objects per sheaf
+ *   (main, spare and rcu sheaves alike) instead of the size-based default.
  */
 #include <algorithm>
 #include <atomic>
@@ -72,6 +74,7 @@ constexpr unsigned kSample = 4093;
 
 bool g_smoke;
 uint64_t g_retires = 1u << 20; /* per iteration */
+uint32_t g_sheaf_capacity = DSLAB_SHEAF_CAPACITY_AUTO; /* BM_Retire's cache */
 
 struct Obj {
 	uint64_t payload[5];
@@ -198,7 +201,9 @@ void set_counters(benchmark::State &state, uint64_t retired, uint64_t peak)
 void BM_Retire_dslab(benchmark::State &state, bool rcu)
 {
 	const unsigned slots = unsigned(state.range(0)), mask = slots - 1;
-	dslab_cache *c = dslab_cache_create("bench_rcu", sizeof(Obj), nullptr);
+	struct dslab_cache_args a = {};
+	a.sheaf_capacity = g_sheaf_capacity;
+	dslab_cache *c = dslab_cache_create("bench_rcu", sizeof(Obj), &a);
 	if (c == nullptr) {
 		state.SkipWithError("dslab_cache_create failed");
 		return;
@@ -521,6 +526,8 @@ int main(int argc, char **argv)
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "--smoke") == 0)
 			g_smoke = true;
+		else if (strncmp(argv[i], "--sheaf-capacity=", 17) == 0)
+			g_sheaf_capacity = (uint32_t)strtoul(argv[i] + 17, nullptr, 0);
 		else
 			args.push_back(argv[i]);
 	}
@@ -539,6 +546,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	benchmark::AddCustomContext("eal", "--no-huge --no-pci -m 512 --lcores=0@0,1@1");
+	benchmark::AddCustomContext("dslab_sheaf_capacity",
+				    g_sheaf_capacity == DSLAB_SHEAF_CAPACITY_AUTO
+					    ? std::string("auto")
+					    : std::to_string(g_sheaf_capacity));
 	int bargc = int(args.size());
 	benchmark::Initialize(&bargc, args.data());
 	register_all();
