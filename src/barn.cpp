@@ -3,7 +3,8 @@
  */
 /*
  * Sheaves and barns (slub.c: alloc_empty_sheaf(), sheaf_flush_unused(),
- * refill_sheaf(), barn_get_full_sheaf(), barn_put_full_sheaf(), ...).
+ * refill_sheaf(), barn_get_full_sheaf(), barn_put_full_sheaf(),
+ * barn_replace_empty_sheaf(), barn_replace_full_sheaf(), ...).
  *
  * A barn keeps, per cache and socket, full sheaves (ready to become an
  * lcore's main on allocation) and empty ones (ready to take frees), up to
