@@ -145,25 +145,28 @@ dslab_sheaf *barn_replace_empty(dslab_cache_impl *c, unsigned lc, int socket, ds
 
 /* The free slow path's exchange, under one hold of the lock (slub.c:
  * barn_replace_full_sheaf()): the caller's full sheaf into the full list,
- * if it is below its limit, and an empty sheaf out (*empty, NULL if there
- * was none). False: the barn is at its limit, nothing changed. */
+ * if it is below its limit, and, unless empty is NULL (barn_put_full()),
+ * an empty sheaf out (*empty, NULL if there was none). False: the barn is
+ * at its limit, nothing changed. */
 bool barn_replace_full(dslab_cache_impl *c, unsigned lc, int socket, dslab_sheaf *full,
 		       dslab_sheaf **empty)
 {
 	Barn *b = c->barn[socket];
 	bool ok = false;
 
-	*empty = nullptr;
+	if (empty != nullptr)
+		*empty = nullptr;
 	if (__atomic_load_n(&b->nr_full, __ATOMIC_RELAXED) < c->max_full) {
 		Guard<SpinLock> g(b->lock);
 		if (b->nr_full < c->max_full) {
 			list_push(b->full, b->nr_full, full);
-			*empty = list_pop(b->empty, b->nr_empty);
+			if (empty != nullptr)
+				*empty = list_pop(b->empty, b->nr_empty);
 			ok = true;
 		}
 	}
 	stat_add(c, lc, ok ? STAT_barn_put : STAT_barn_put_fail, 1);
-	if (ok)
+	if (ok && empty != nullptr)
 		stat_add(c, lc, *empty != nullptr ? STAT_barn_get : STAT_barn_get_fail, 1);
 	return ok;
 }
@@ -229,18 +232,7 @@ dslab_sheaf *barn_get_empty(dslab_cache_impl *c, unsigned lc, int socket)
 
 bool barn_put_full(dslab_cache_impl *c, unsigned lc, dslab_sheaf *s)
 {
-	Barn *b = c->barn[s->socket];
-	bool ok = false;
-
-	if (__atomic_load_n(&b->nr_full, __ATOMIC_RELAXED) < c->max_full) {
-		Guard<SpinLock> g(b->lock);
-		if (b->nr_full < c->max_full) {
-			list_push(b->full, b->nr_full, s);
-			ok = true;
-		}
-	}
-	stat_add(c, lc, ok ? STAT_barn_put : STAT_barn_put_fail, 1);
-	return ok;
+	return barn_replace_full(c, lc, s->socket, s, nullptr);
 }
 
 void barn_put_empty(dslab_cache_impl *c, unsigned lc, dslab_sheaf *s)
