@@ -100,47 +100,40 @@ bool sheaf_refill(dslab_cache_impl *c, unsigned lc, dslab_sheaf *s, uint32_t wan
 	return s->size >= want;
 }
 
-dslab_sheaf *barn_get_full(dslab_cache_impl *c, unsigned lc, int socket)
-{
-	Barn *b = c->barn[socket];
-	dslab_sheaf *s = nullptr;
-
-	if (__atomic_load_n(&b->nr_full, __ATOMIC_RELAXED) != 0) {
-		Guard<SpinLock> g(b->lock);
-		s = list_pop(b->full, b->nr_full);
-	}
-	stat_add(c, lc, s != nullptr ? STAT_barn_get : STAT_barn_get_fail, 1);
-	return s;
-}
-
 /* The allocation slow path's exchange, under one hold of the lock (slub.c:
- * barn_replace_empty_sheaf()): a full sheaf for the caller's empty one,
- * which goes into the empty list, or is freed when that is at its limit.
- * NULL: no full sheaf, and the empty one stays the caller's. One lock
- * hold instead of two: when another lcore frees what this one allocates,
- * the lock's line crosses between them at each hold. */
+ * barn_replace_empty_sheaf()): a full sheaf for the caller's empty one
+ * (NULL: none to give, barn_get_full()), which goes into the empty list,
+ * or is freed when that is at its limit. NULL: no full sheaf, and the
+ * empty one stays the caller's. One lock hold instead of two: when another
+ * lcore frees what this one allocates, the lock's line crosses between
+ * them at each hold. */
 dslab_sheaf *barn_replace_empty(dslab_cache_impl *c, unsigned lc, int socket, dslab_sheaf *empty)
 {
 	Barn *b = c->barn[socket];
 	dslab_sheaf *s = nullptr;
 	bool kept = false;
 
-	RTE_ASSERT(empty->size == 0 && !empty->oversize);
+	RTE_ASSERT(empty == nullptr || (empty->size == 0 && !empty->oversize));
 	if (__atomic_load_n(&b->nr_full, __ATOMIC_RELAXED) != 0) {
 		Guard<SpinLock> g(b->lock);
 		s = list_pop(b->full, b->nr_full);
-		if (s != nullptr && b->nr_empty < c->max_empty) {
+		if (s != nullptr && empty != nullptr && b->nr_empty < c->max_empty) {
 			list_push(b->empty, b->nr_empty, empty);
 			kept = true;
 		}
 	}
 	stat_add(c, lc, s != nullptr ? STAT_barn_get : STAT_barn_get_fail, 1);
-	if (s != nullptr) {
+	if (s != nullptr && empty != nullptr) {
 		stat_add(c, lc, kept ? STAT_barn_put : STAT_barn_put_fail, 1);
 		if (!kept)
 			sheaf_free(c, lc, empty);
 	}
 	return s;
+}
+
+dslab_sheaf *barn_get_full(dslab_cache_impl *c, unsigned lc, int socket)
+{
+	return barn_replace_empty(c, lc, socket, nullptr);
 }
 
 /* The free slow path's exchange, under one hold of the lock (slub.c:
@@ -171,50 +164,44 @@ bool barn_replace_full(dslab_cache_impl *c, unsigned lc, int socket, dslab_sheaf
 	return ok;
 }
 
-/* The nolock allocation's exchange: a full sheaf for the caller's empty
- * spare, which goes into the empty list (unless NULL: there was none).
- * Never waits: a barn another thread holds, no full sheaf
- * or no room for the empty one (freeing it could make a system call) is a
- * failure. */
-dslab_sheaf *barn_exchange_try(dslab_cache_impl *c, unsigned lc, int socket, dslab_sheaf *empty)
+/* The nolock calls' exchange, never waiting (a barn another thread holds
+ * is a failure): a sheaf from list `from`, and the caller's sheaf `give`
+ * (NULL: none) into list `to`, which must be below `limit` (freeing it
+ * could make a system call). */
+static dslab_sheaf *exchange_try(dslab_cache_impl *c, unsigned lc, Barn *b, dslab_sheaf *&from,
+				 uint32_t &nr_from, dslab_sheaf *&to, uint32_t &nr_to,
+				 uint32_t limit, dslab_sheaf *give)
 {
-	Barn *b = c->barn[socket];
 	dslab_sheaf *s = nullptr;
 
-	if (__atomic_load_n(&b->nr_full, __ATOMIC_RELAXED) != 0 && b->lock.try_lock()) {
-		if (empty == nullptr || b->nr_empty < c->max_empty) {
-			s = list_pop(b->full, b->nr_full);
-			if (s != nullptr && empty != nullptr)
-				list_push(b->empty, b->nr_empty, empty);
+	if (__atomic_load_n(&nr_from, __ATOMIC_RELAXED) != 0 && b->lock.try_lock()) {
+		if (give == nullptr || nr_to < limit) {
+			s = list_pop(from, nr_from);
+			if (s != nullptr && give != nullptr)
+				list_push(to, nr_to, give);
 		}
 		b->lock.unlock();
 	}
 	stat_add(c, lc, s != nullptr ? STAT_barn_get : STAT_barn_get_fail, 1);
-	if (s != nullptr && empty != nullptr)
+	if (s != nullptr && give != nullptr)
 		stat_add(c, lc, STAT_barn_put, 1);
 	return s;
 }
 
-/* The nolock free's exchange, the mirror image: an empty sheaf for the
- * caller's full spare (NULL: there was none), which goes into the full
- * list. Fails, never waits, on the same terms. */
+/* kmalloc_nolock's: a full sheaf for the caller's empty spare. */
+dslab_sheaf *barn_exchange_try(dslab_cache_impl *c, unsigned lc, int socket, dslab_sheaf *empty)
+{
+	Barn *b = c->barn[socket];
+	return exchange_try(c, lc, b, b->full, b->nr_full, b->empty, b->nr_empty, c->max_empty,
+			    empty);
+}
+
+/* kfree_nolock's, the mirror image: an empty sheaf for its full spare. */
 dslab_sheaf *barn_exchange_empty_try(dslab_cache_impl *c, unsigned lc, int socket, dslab_sheaf *full)
 {
 	Barn *b = c->barn[socket];
-	dslab_sheaf *s = nullptr;
-
-	if (__atomic_load_n(&b->nr_empty, __ATOMIC_RELAXED) != 0 && b->lock.try_lock()) {
-		if (full == nullptr || b->nr_full < c->max_full) {
-			s = list_pop(b->empty, b->nr_empty);
-			if (s != nullptr && full != nullptr)
-				list_push(b->full, b->nr_full, full);
-		}
-		b->lock.unlock();
-	}
-	stat_add(c, lc, s != nullptr ? STAT_barn_get : STAT_barn_get_fail, 1);
-	if (s != nullptr && full != nullptr)
-		stat_add(c, lc, STAT_barn_put, 1);
-	return s;
+	return exchange_try(c, lc, b, b->empty, b->nr_empty, b->full, b->nr_full, c->max_full,
+			    full);
 }
 
 dslab_sheaf *barn_get_empty(dslab_cache_impl *c, unsigned lc, int socket)

@@ -116,8 +116,8 @@ bool replace_empty_main(dslab_cache_impl *c, dslab_pcs *p, unsigned lc)
 	/* A full sheaf of the barn; the empty main becomes the spare if
 	 * there is none, else goes to the barn in the same lock hold. */
 	dslab_sheaf *empty = p->main;
-	dslab_sheaf *full = p->spare == nullptr ? barn_get_full(c, lc, pcs_socket(p))
-						: barn_replace_empty(c, lc, pcs_socket(p), empty);
+	dslab_sheaf *full =
+		barn_replace_empty(c, lc, pcs_socket(p), p->spare == nullptr ? nullptr : empty);
 	if (full != nullptr) {
 		set_main(p, full);
 		if (p->spare == nullptr)
