@@ -1471,11 +1471,12 @@ void inject_fault(Lcore &L)
 		/* At the bottom of the sheaf (LIFO): it stays there for a while. */
 		memmove(&pc->main_objs[1], &pc->main_objs[0], pc->main_size * sizeof(void *));
 		pc->main_objs[0] = o.p;
-		pc->main_size++;
-		/* Keep objects_in_use right: only the walk may see it. Relaxed
-		 * atomic, as the library counts: the main lcore reads the
-		 * counters while lcore 1 runs (sample_pending). */
-		DSLAB_STAT_ADD_(pc->free_cpu_sheaf, 1);
+		/* Counted as a free, so that objects_in_use stays right: only
+		 * the walk may see it. Stored as the free fast path stores
+		 * (dslab_pcs.h): the main lcore reads the counters, main_size
+		 * among them, while lcore 1 runs (sample_pending). */
+		__atomic_store_n(&pc->main_size, pc->main_size + 1, __ATOMIC_RELAXED);
+		DSLAB_STAT_ADD_REL_(pc->free_cpu_sheaf, 1);
 		printf("inject foreign: %p of socket %u put at the bottom of lcore %u's main sheaf\n", o.p,
 		       o.socket, L.id);
 		return;

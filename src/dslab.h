@@ -338,7 +338,11 @@ size_t dslab_cache_shrink(struct dslab_cache *cache);
 
 /**
  * Read the cache's counters, summed over lcores. Values read while other
- * lcores run are each exact but not a single snapshot.
+ * lcores run are not a single snapshot, and no counter goes back from one
+ * read to the next. alloc_cpu_sheaf, which the alloc fast path does not
+ * store (it is derived from free_cpu_sheaf and the main sheaf's size), may
+ * then lag behind an lcore's allocations by the frees it has in flight,
+ * never run ahead. Read when the lcores are idle, every counter is exact.
  *
  * @return 0, or -EINVAL (NULL argument) with rte_errno set.
  * Thread safety: any thread.

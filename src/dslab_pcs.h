@@ -42,6 +42,15 @@
  * Marks on the fast paths were 4 of the 10 stores of a retire in
  * dslab_kfree_rcu_bench, which waits on its stores (README.md,
  * "kfree_rcu").
+ *
+ * Counters: a free stores its counter (free_cpu_sheaf), an alloc stores
+ * none. The allocations from main are alloc_base + free_cpu_sheaf -
+ * main_size: every change of main_size other than an alloc or a free (a new
+ * main, a refill, a flush, the far end moved down) moves alloc_base by as
+ * much, inside the seqcount main_seq (stats.cpp reads the three). A free
+ * stores main_size before its counter (a release store, which on x86 is a
+ * plain one), so that a reader, which loads the counter first, may count
+ * frees in flight short but never an allocation that has not happened.
  */
 
 #include <string.h>
@@ -104,19 +113,25 @@ struct dslab_sheaf {
  */
 struct dslab_pcs {
 	void **main_objs;     /**< main->objects */
-	uint32_t main_size;   /**< objects at main's near end; authoritative while main */
+	/** Objects at main's near end; authoritative while main. Stored with
+	 *  relaxed atomic stores: the statistics read it (see top). */
+	uint32_t main_size;
 	uint32_t capacity;    /**< sheaf capacity, 0 until the lcore is set up */
 	uint32_t socket_tag;  /**< DSLAB_PM_TAG(lcore's socket), 0 until set up */
 	uint32_t zero;        /**< DSLAB_F_ZERO when the cache zeroes objects */
 	struct dslab_sheaf *main;
 	struct dslab_sheaf *spare;    /**< NULL, or a sheaf holding any number */
-	uint64_t alloc_cpu_sheaf;     /**< counters, read with relaxed loads */
-	uint64_t free_cpu_sheaf;
+	/** With free_cpu_sheaf and main_size, the allocations from main
+	 *  (see top); moved only inside main_seq. */
+	uint64_t alloc_base;
+	uint64_t free_cpu_sheaf;      /**< counter, read with relaxed loads */
 	/** main's far end: slots main_top..capacity-1 hold objects a nolock
 	 *  call freed; the free fast path pushes while main_size < main_top.
 	 *  0 until the lcore is set up. Written by nolock calls (and slow
 	 *  paths), so the fast paths load it with an atomic load each time. */
 	uint32_t main_top;
+	/** Seqcount of alloc_base (odd while a slow path moves it). */
+	uint32_t main_seq;
 	/* second line: the rcu sheaf (rcu.cpp) */
 	void **rcu_objs __rte_cache_aligned; /**< rcu_free->objects */
 	uint32_t rcu_size;    /**< objects at the near end of rcu_free; authoritative */
@@ -240,6 +255,9 @@ void dslab_check_alloc_(struct dslab_cache *cache, void *obj);
 /** Relaxed counter increment: a plain load/add/store, readable by others. */
 #define DSLAB_STAT_ADD_(field, n) \
 	__atomic_store_n(&(field), (field) + (n), __ATOMIC_RELAXED)
+/** The same, ordered after the stores before it: free_cpu_sheaf (see top). */
+#define DSLAB_STAT_ADD_REL_(field, n) \
+	__atomic_store_n(&(field), (field) + (n), __ATOMIC_RELEASE)
 
 static DSLAB_FAST_PATH uintptr_t
 dslab_pm_entry_(const void *obj)
@@ -284,8 +302,8 @@ dslab_alloc(struct dslab_cache *cache, unsigned flags)
 		if (likely(n != 0)) {
 			void *obj = p->main_objs[n - 1];
 
-			p->main_size = n - 1;
-			DSLAB_STAT_ADD_(p->alloc_cpu_sheaf, 1);
+			/* Counted by main_size (see top). */
+			__atomic_store_n(&p->main_size, n - 1, __ATOMIC_RELAXED);
 			return dslab_alloc_finish_(cache, obj, flags | p->zero);
 		}
 	}
@@ -308,8 +326,8 @@ dslab_free_entry_(struct dslab_cache *cache, void *obj, uintptr_t e)
 			/* No mark: below main_top the slots are ours (see top). */
 			if (likely(n < __atomic_load_n(&p->main_top, __ATOMIC_RELAXED))) {
 				p->main_objs[n] = obj;
-				p->main_size = n + 1;
-				DSLAB_STAT_ADD_(p->free_cpu_sheaf, 1);
+				__atomic_store_n(&p->main_size, n + 1, __ATOMIC_RELAXED);
+				DSLAB_STAT_ADD_REL_(p->free_cpu_sheaf, 1);
 				return;
 			}
 		} else {
@@ -391,8 +409,7 @@ dslab_alloc_bulk(struct dslab_cache *cache, unsigned flags, unsigned n,
 			/* Inline, not a libc call: bursts are short. */
 			for (i = 0; i < n; i++)
 				objs[i] = src[i];
-			p->main_size = size - n;
-			DSLAB_STAT_ADD_(p->alloc_cpu_sheaf, n);
+			__atomic_store_n(&p->main_size, size - n, __ATOMIC_RELAXED);
 			return n;
 		}
 	}
@@ -417,7 +434,7 @@ dslab_free_bulk(struct dslab_cache *cache, unsigned n, void **objs)
 		 * main_top again after the claim, for a nolock free that came
 		 * between the first check and the claim (see top). */
 		if (likely(end <= __atomic_load_n(&p->main_top, __ATOMIC_RELAXED))) {
-			p->main_size = end;
+			__atomic_store_n(&p->main_size, end, __ATOMIC_RELAXED);
 			__atomic_signal_fence(__ATOMIC_SEQ_CST);
 			if (likely(end <= __atomic_load_n(&p->main_top, __ATOMIC_RELAXED))) {
 				/* Any NULL, foreign or remote object sends the whole
@@ -458,12 +475,12 @@ dslab_free_bulk(struct dslab_cache *cache, unsigned n, void **objs)
 					}
 				}
 				if (likely(i == n && bad == 0)) {
-					DSLAB_STAT_ADD_(p->free_cpu_sheaf, n);
+					DSLAB_STAT_ADD_REL_(p->free_cpu_sheaf, n);
 					return;
 				}
 			}
 			__atomic_signal_fence(__ATOMIC_SEQ_CST);
-			p->main_size = size;
+			__atomic_store_n(&p->main_size, size, __ATOMIC_RELAXED);
 		}
 	}
 	dslab_free_bulk_slow(cache, n, objs);

@@ -109,6 +109,9 @@ enum Stat : unsigned {
  * with no lcore id and is updated with atomic adds. */
 struct alignas(RTE_CACHE_LINE_SIZE) LcoreStats {
 	uint64_t v[NR_STATS];
+	/* The most allocations from the lcore's main read so far: written by
+	 * the statistics' readers only (stats.cpp), on a line of its own. */
+	alignas(RTE_CACHE_LINE_SIZE) uint64_t alloc_seen;
 };
 
 /* ---- re-entry marks and deferred frees (deferred.cpp) ------------------ */

@@ -24,11 +24,25 @@ namespace dslab {
 
 static int pcs_socket(const dslab_pcs *p) { return (int)(p->socket_tag & ~DSLAB_PM_VALID); }
 
+/* main_size changes by something other than an alloc or a free: alloc_base
+ * moves by as much, inside main_seq, so that the allocations counted by
+ * alloc_base + free_cpu_sheaf - main_size do not (dslab_pcs.h, top). */
+static void main_size_set(dslab_pcs *p, uint32_t v)
+{
+	const uint32_t q = p->main_seq;
+
+	__atomic_store_n(&p->main_seq, q + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	__atomic_store_n(&p->alloc_base, p->alloc_base + v - p->main_size, __ATOMIC_RELAXED);
+	__atomic_store_n(&p->main_size, v, __ATOMIC_RELAXED);
+	__atomic_store_n(&p->main_seq, q + 2, __ATOMIC_RELEASE);
+}
+
 static void set_main(dslab_pcs *p, dslab_sheaf *s)
 {
 	p->main = s;
 	p->main_objs = s->objects;
-	p->main_size = s->size;
+	main_size_set(p, s->size);
 	__atomic_store_n(&p->main_top, s->capacity, __ATOMIC_RELAXED);
 }
 
@@ -42,7 +56,7 @@ void pcs_settle_main(dslab_pcs *p)
 	if (top == cap)
 		return;
 	memmove(&p->main_objs[p->main_size], &p->main_objs[top], (cap - top) * sizeof(void *));
-	p->main_size += cap - top;
+	main_size_set(p, p->main_size + (cap - top));
 	__atomic_store_n(&p->main_top, cap, __ATOMIC_RELAXED);
 }
 
@@ -132,7 +146,7 @@ bool replace_empty_main(dslab_cache_impl *c, dslab_pcs *p, unsigned lc)
 			return true;
 	}
 	sheaf_refill(c, lc, p->main, c->capacity);
-	p->main_size = p->main->size;
+	main_size_set(p, p->main->size);
 	return p->main_size != 0;
 }
 
@@ -155,7 +169,7 @@ void replace_full_main(dslab_cache_impl *c, dslab_pcs *p, unsigned lc)
 			set_main(p, empty);
 		} else {
 			sheaf_flush(c, lc, p->main);
-			p->main_size = 0;
+			main_size_set(p, 0);
 		}
 		return;
 	}
@@ -240,8 +254,9 @@ void free_one(dslab_cache_impl *c, void *obj, int socket)
 	pcs_settle_main(p);
 	if (p->main_size == p->capacity)
 		replace_full_main(c, p, lc);
-	p->main_objs[p->main_size++] = obj;
-	DSLAB_STAT_ADD_(p->free_cpu_sheaf, 1);
+	p->main_objs[p->main_size] = obj;
+	__atomic_store_n(&p->main_size, p->main_size + 1, __ATOMIC_RELAXED);
+	DSLAB_STAT_ADD_REL_(p->free_cpu_sheaf, 1);
 }
 
 /* Validate a pointer passed to a free; returns its chunk or NULL (reported). */
@@ -299,7 +314,8 @@ bool pcs_take_home(dslab_cache_impl *c, unsigned lc, void *obj)
 	pcs_settle_main(p);
 	if (p->main_size == p->capacity)
 		replace_full_main(c, p, lc);
-	p->main_objs[p->main_size++] = obj;
+	p->main_objs[p->main_size] = obj;
+	main_size_set(p, p->main_size + 1); /* not a free of this lcore's */
 	return true;
 }
 
@@ -335,7 +351,7 @@ void pcs_flush(dslab_cache_impl *c, unsigned lc)
 	}
 	p->main = p->spare = nullptr;
 	p->main_objs = nullptr;
-	p->main_size = 0;
+	main_size_set(p, 0);
 	__atomic_store_n(&p->main_top, 0, __ATOMIC_RELAXED);
 	p->socket_tag = 0;
 	p->capacity = 0;
@@ -364,8 +380,9 @@ extern "C" void *dslab_alloc_slow(struct dslab_cache *cache, unsigned flags)
 		rte_errno = ENOMEM;
 		return nullptr;
 	}
-	DSLAB_STAT_ADD_(p->alloc_cpu_sheaf, 1);
-	return p->main_objs[--p->main_size];
+	const uint32_t n = p->main_size - 1;
+	__atomic_store_n(&p->main_size, n, __ATOMIC_RELAXED); /* counted by it */
+	return p->main_objs[n];
 }
 
 extern "C" void dslab_free_slow(struct dslab_cache *cache, void *obj)
@@ -422,9 +439,9 @@ extern "C" unsigned dslab_alloc_bulk_slow(struct dslab_cache *cache, unsigned fl
 			if (p->main_size == 0 && !replace_empty_main(c, p, lc)) {
 				for (unsigned i = 0; i < got; i++)
 					free_one(c, objs[i], pcs_socket(p));
-				/* Those frees were not the user's: keep the counters exact. */
+				/* Those frees were not the user's, nor the allocations:
+				 * one step back of free_cpu_sheaf takes back both. */
 				DSLAB_STAT_ADD_(p->free_cpu_sheaf, (uint64_t)0 - got);
-				DSLAB_STAT_ADD_(p->alloc_cpu_sheaf, (uint64_t)0 - got);
 				stat_add(c, lc, STAT_alloc_fail, 1);
 				rte_errno = ENOMEM;
 				return 0;
@@ -432,9 +449,8 @@ extern "C" unsigned dslab_alloc_bulk_slow(struct dslab_cache *cache, unsigned fl
 			unsigned k = RTE_MIN(p->main_size, n - got);
 			for (unsigned i = 0; i < k; i++)
 				objs[got + i] = p->main_objs[p->main_size - 1 - i];
-			p->main_size -= k;
+			__atomic_store_n(&p->main_size, p->main_size - k, __ATOMIC_RELAXED);
 			got += k;
-			DSLAB_STAT_ADD_(p->alloc_cpu_sheaf, k);
 		}
 	}
 	for (unsigned i = 0; i < n; i++)

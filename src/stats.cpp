@@ -87,6 +87,43 @@ static uint64_t rcu_sheaf_objects(const dslab_pcs *p)
 	return n;
 }
 
+/* An lcore's allocations from its main sheaf, which no fast path counts:
+ * alloc_base + free_cpu_sheaf - main_size, read inside main_seq (dslab_pcs.h,
+ * top); *frees: the free_cpu_sheaf read with them. The counter is loaded
+ * before main_size and a free stores it after, so a read while the lcore
+ * runs can come out short by the frees in flight (even below 0), never over.
+ * What is returned is the most ever read (alloc_seen), so that the count
+ * never goes back; when the owner stays in a slow path through every try,
+ * that is all that is returned. */
+static uint64_t main_allocs(const dslab_cache_impl *c, unsigned lc, uint64_t *frees)
+{
+	const dslab_pcs *p = &c->pub->pcs[lc];
+	uint64_t *seen = &c->stats[lc].alloc_seen;
+	uint64_t prev = __atomic_load_n(seen, __ATOMIC_RELAXED);
+
+	for (int tries = 0; tries < 64; tries++) {
+		uint32_t q = __atomic_load_n(&p->main_seq, __ATOMIC_ACQUIRE);
+		uint64_t f = __atomic_load_n(&p->free_cpu_sheaf, __ATOMIC_ACQUIRE);
+		uint64_t m = __atomic_load_n(&p->main_size, __ATOMIC_RELAXED);
+		uint64_t b = __atomic_load_n(&p->alloc_base, __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		if ((q & 1) != 0 || __atomic_load_n(&p->main_seq, __ATOMIC_RELAXED) != q) {
+			rte_pause();
+			continue;
+		}
+		*frees = f;
+		const uint64_t a = b + f - m;
+		/* Signed: a read short by frees in flight may be below 0. */
+		while ((int64_t)a > (int64_t)prev)
+			if (__atomic_compare_exchange_n(seen, &prev, a, false, __ATOMIC_RELAXED,
+							__ATOMIC_RELAXED))
+				return a;
+		return prev;
+	}
+	*frees = rd(p->free_cpu_sheaf);
+	return prev;
+}
+
 void stats_read(const dslab_cache_impl *c, struct dslab_cache_stats *s)
 {
 	uint64_t v[NR_STATS] = {};
@@ -96,8 +133,9 @@ void stats_read(const dslab_cache_impl *c, struct dslab_cache_stats *s)
 		for (unsigned i = 0; i < NR_STATS; i++)
 			v[i] += rd(c->stats[lc].v[i]);
 	for (unsigned lc = 0; lc < RTE_MAX_LCORE; lc++) {
-		v[STAT_alloc_cpu_sheaf] += rd(c->pub->pcs[lc].alloc_cpu_sheaf);
-		v[STAT_free_cpu_sheaf] += rd(c->pub->pcs[lc].free_cpu_sheaf);
+		uint64_t frees;
+		v[STAT_alloc_cpu_sheaf] += main_allocs(c, lc, &frees);
+		v[STAT_free_cpu_sheaf] += frees;
 		v[STAT_free_rcu_sheaf] += rcu_sheaf_objects(&c->pub->pcs[lc]);
 		v[STAT_free_nolock] += rd(c->pub->pcs[lc].free_nolock);
 		v[STAT_free_remote_ring] += rd(c->pub->pcs[lc].free_remote_ring);
