@@ -1463,7 +1463,9 @@ void inject_fault(Lcore &L)
 			return;
 		Obj o = L.pool.back();
 		struct dslab_pcs *pc = &c->pcs[L.id];
-		if (pc->capacity == 0 || pc->main_size >= pc->capacity) {
+		/* Room below main's far end (slot main_size is written). */
+		if (pc->capacity == 0 ||
+		    pc->main_size + 1 >= __atomic_load_n(&pc->main_top, __ATOMIC_RELAXED)) {
 			/* Main full (or not set up) at this step: the object
 			 * stays in the pool as any other, and the next step
 			 * tries again (this hangs on timing, not on the seed:
