@@ -82,6 +82,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include <execinfo.h>
 #include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -1962,6 +1963,81 @@ void sig_stop(Lcore &L)
 		error("lcore %u: %" PRIu64 " handler objects handed out twice or changed", L.id, h.bad);
 }
 
+/* ---------------------------------------------------------------------- */
+/* A crash (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT) prints what a rare one
+ * needs to be chased: the seed, the stage, the faulting address and thread,
+ * each lcore's op in progress, and the stack; then the default action runs
+ * (a core where the system keeps them). Only write(2) and backtrace (loaded
+ * at start) are used. */
+
+enum Stage : int { ST_INIT, ST_RUN, ST_END, ST_FINAL, ST_FINI };
+const char *const kStageName[] = {"set-up", "run", "end phase", "final checks", "dslab_fini/cleanup"};
+std::atomic<int> g_stage{ST_INIT};
+
+void crash_puts(const char *s) { (void)!write(STDERR_FILENO, s, strlen(s)); }
+
+void crash_putu(uint64_t v, unsigned base)
+{
+	char b[24];
+	unsigned i = sizeof(b);
+	b[--i] = 0;
+	do
+		b[--i] = "0123456789abcdef"[v % base];
+	while ((v /= base) != 0 && i > 0);
+	crash_puts(&b[i]);
+}
+
+void on_crash(int sig, siginfo_t *si, void *)
+{
+	crash_puts("\ndslab_soak: CRASH: ");
+	crash_puts(sig == SIGSEGV ? "SIGSEGV" : sig == SIGBUS ? "SIGBUS" : sig == SIGILL ? "SIGILL"
+		   : sig == SIGFPE ? "SIGFPE" : "SIGABRT");
+	crash_puts(" at address 0x");
+	crash_putu((uintptr_t)si->si_addr, 16);
+	crash_puts(" (si_code ");
+	crash_putu((uint64_t)(int64_t)si->si_code, 10);
+	crash_puts(") on lcore ");
+	unsigned self = rte_lcore_id();
+	if (self < kLcores)
+		crash_putu(self, 10);
+	else
+		crash_puts("none");
+	crash_puts(", seed ");
+	crash_putu(g_opt.seed, 10);
+	crash_puts(", stage ");
+	crash_puts(kStageName[g_stage.load(std::memory_order_relaxed)]);
+	crash_puts("\n");
+	for (unsigned lc = 0; lc < kLcores; lc++) {
+		int op = g_lc[lc].cur_op.load(std::memory_order_relaxed);
+		crash_puts("  lcore ");
+		crash_putu(lc, 10);
+		crash_puts(": op ");
+		crash_puts(op >= 0 ? kOpName[op] : "none");
+		crash_puts(", ops done ");
+		crash_putu(g_lc[lc].ops_done.load(std::memory_order_relaxed), 10);
+		crash_puts(", signals ");
+		crash_putu(g_sig[lc].signals, 10);
+		crash_puts("\n");
+	}
+	crash_puts("stack (addr2line -f -C -e <object> <+offset>):\n");
+	void *frames[64];
+	backtrace_symbols_fd(frames, backtrace(frames, 64), STDERR_FILENO);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+void crash_handler_install()
+{
+	void *warm[1];
+	(void)backtrace(warm, 1); /* loads libgcc now, not in the handler */
+	struct sigaction sa {};
+	sa.sa_sigaction = on_crash;
+	sa.sa_flags = SA_SIGINFO | SA_RESETHAND;
+	sigemptyset(&sa.sa_mask);
+	for (int sig : {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT})
+		sigaction(sig, &sa, nullptr);
+}
+
 int worker_main(void *)
 {
 	Lcore &L = g_lc[rte_lcore_id()];
@@ -2033,6 +2109,7 @@ void main_loop(Lcore &L)
 	/* One last check with everything live, then stop. */
 	pause_all_and_check();
 	g_elapsed = (double)(rte_get_timer_cycles() - start) / (double)hz;
+	g_stage.store(ST_END);
 	g_stop.store(true, std::memory_order_release);
 	sig_stop(L);
 	end_phase(L);
@@ -2302,6 +2379,7 @@ int main(int argc, char **argv)
 	if (!g_opt.seed_set)
 		g_opt.seed = mix64((uint64_t)time(nullptr) ^ ((uint64_t)getpid() << 32));
 	setvbuf(stdout, nullptr, _IOLBF, 0);
+	crash_handler_install();
 	cookie_io_functions_t log_fns = {nullptr, log_write, nullptr, nullptr};
 	FILE *log = fopencookie(nullptr, "w", log_fns);
 	if (log != nullptr) {
@@ -2432,18 +2510,21 @@ int main(int argc, char **argv)
 	g_start_cycles = rte_get_timer_cycles();
 	for (auto &L : g_lc)
 		update_target(L);
+	g_stage.store(ST_RUN);
 	g_go.store(true, std::memory_order_release);
 	main_loop(g_lc[rte_lcore_id()]);
 	for (unsigned spins = 0; g_finished.load(std::memory_order_acquire) != kLcores - 1;)
 		relax(spins);
 	rte_eal_mp_wait_lcore();
 
+	g_stage.store(ST_FINAL);
 	uint64_t end_bytes = final_checks();
 	print_figures(end_bytes);
 
 	for (auto &row : g_ring)
 		for (rte_ring *r : row)
 			rte_ring_free(r);
+	g_stage.store(ST_FINI);
 	dslab_fini();
 	g_log_watch.store(false);
 	if (g_lib_reports.load() != 0)

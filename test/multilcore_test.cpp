@@ -421,11 +421,20 @@ TEST(MultiLcore, AllocCountReadWhileAnLcoreAllocates)
 	std::atomic<uint64_t> made{0};
 	std::atomic<bool> done{false};
 	std::atomic<unsigned> fails{0};
+	/* Reads completed: every 250000 calls the worker waits for one more,
+	 * so that reads fall inside the run however the two threads are
+	 * scheduled (valgrind runs one thread at a time). */
+	std::atomic<uint64_t> reads_done{0};
 
 	auto worker = [&]() -> int {
 		void *objs[kMaxCall];
-		uint64_t n = 0;
+		uint64_t n = 0, seen = 0;
 		for (unsigned i = 0; i < 2000000; i++) {
+			if (i % 250000 == 0) {
+				while (reads_done.load(std::memory_order_acquire) == seen)
+					rte_pause();
+				seen = reads_done.load(std::memory_order_acquire);
+			}
 			const unsigned k = 1 + i % kMaxCall;
 			if (i % 3 == 0) {
 				if (dslab_alloc_bulk(c, 0, k, objs) != k) {
@@ -463,10 +472,11 @@ TEST(MultiLcore, AllocCountReadWhileAnLcoreAllocates)
 		ahead += a > m + kMaxCall;
 		prev = a;
 		reads++;
+		reads_done.store(reads, std::memory_order_release);
 	}
 	rte_eal_wait_lcore(1);
 	EXPECT_EQ(fails.load(), 0u);
-	EXPECT_GT(reads, 0u);
+	EXPECT_GE(reads, 8u);
 	EXPECT_EQ(back, 0u) << "the count went back, in " << reads << " reads";
 	EXPECT_EQ(ahead, 0u) << "the count ran ahead of the allocations, in " << reads << " reads";
 	const struct dslab_cache_stats s = stats_of(c);

@@ -21,6 +21,7 @@
 
 #include <gtest/gtest.h>
 
+#include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
@@ -199,6 +200,7 @@ TEST(Rcu, PartlyFilledSheafIsSubmittedAfterTheDelay)
 	dslab_cache *c = dslab_cache_create("rcu_delay", 64, nullptr);
 	ASSERT_NE(c, nullptr);
 	ASSERT_EQ(dslab_rcu_online(), 0);
+	const uint64_t t0 = rte_get_tsc_cycles();
 	for (int i = 0; i < 5; i++)
 		dslab_kvfree_rcu(dslab_alloc(c, 0));
 	struct dslab_cache_stats s = stats_of(c);
@@ -206,7 +208,11 @@ TEST(Rcu, PartlyFilledSheafIsSubmittedAfterTheDelay)
 	EXPECT_EQ(s.objects_pending_rcu, 5u);
 	EXPECT_EQ(s.rcu_sheaf_submit, 0u);
 	dslab_quiescent(); /* too early: nothing submitted */
-	EXPECT_EQ(stats_of(c).rcu_sheaf_submit, 0u);
+	/* Unless this thread was held up past the delay (valgrind, a loaded
+	 * machine): then the submit is right, and the check says nothing. */
+	if (rte_get_tsc_cycles() - t0 < rte_get_tsc_hz() / 2000) {
+		EXPECT_EQ(stats_of(c).rcu_sheaf_submit, 0u);
+	}
 	std::this_thread::sleep_for(std::chrono::milliseconds(5)); /* > rcu_flush_us (1 ms) */
 	dslab_quiescent(); /* submits; the only reader (us) just reported */
 	dslab_quiescent(); /* reclaims */
