@@ -10,6 +10,7 @@ packages=(
 	libgtest-dev libbenchmark-dev
 	libjemalloc-dev libmimalloc-dev libgoogle-perftools-dev liburcu-dev
 	clang-14 libclang-rt-14-dev libfuzzer-14-dev
+	valgrind
 )
 
 missing=()

@@ -8,12 +8,15 @@
 #   checked  -Dchecked=true (every free verified)
 #   fuzz     the libFuzzer API target (clang, ASan+UBSan, checked) for
 #            FUZZ_SECONDS (default 120) from fuzz/corpus (scripts/fuzz.sh)
+#   memcheck valgrind memcheck (uninitialised reads, which no gcc sanitizer
+#            sees) over the soak, ring and direct remote frees, and the unit
+#            tests (scripts/memcheck.sh)
 #   qemu     the multi-socket tests on a real two-node NUMA machine: a QEMU
 #            guest (TCG unless DSLAB_QEMU_ACCEL says otherwise) on DPDK's own
 #            topology with hugepages per node (test/qemu/run.sh)
 # Only the normal build has the benchmarks (they bring their own allocators,
 # which sanitizers replace) and runs the 'bench' suite.
-# Usage: scripts/test.sh [normal|asan|tsan|checked|fuzz|qemu]...   (default: all)
+# Usage: scripts/test.sh [normal|asan|tsan|checked|fuzz|memcheck|qemu]...   (default: all)
 # Build directories: $DSLAB_BUILD_ROOT/<config> (default build-test/);
 # extra meson options for every build: DSLAB_MESON_OPTS; extra arguments of
 # every `meson test` (e.g. "--suite integration"): DSLAB_TEST_ARGS.
@@ -25,7 +28,7 @@ top=$PWD
 root=${DSLAB_BUILD_ROOT:-build-test}
 
 configs=("$@")
-[ ${#configs[@]} -gt 0 ] || configs=(normal asan tsan checked fuzz qemu)
+[ ${#configs[@]} -gt 0 ] || configs=(normal asan tsan checked fuzz memcheck qemu)
 
 scripts/deps.sh
 
@@ -64,6 +67,27 @@ run_config() {
 		fi
 		return
 	fi
+	if [ "$cfg" = memcheck ]; then
+		# The normal build, already there when 'normal' ran first.
+		dir=$root/normal
+		echo
+		echo "=============== memcheck: valgrind ($dir) ==============="
+		local t0=$SECONDS counts
+		if ! scripts/build.sh "$dir"; then
+			echo "test.sh: memcheck: BUILD FAILED"
+			failed_configs+=("memcheck (build)")
+			results+=("memcheck build")
+			return
+		fi
+		# Its last line: "memcheck: N passed, N failed".
+		local out rc=0
+		out=$(scripts/memcheck.sh "$dir" 2>&1 | tee /dev/stderr | tail -n 1) || rc=$?
+		counts=$(sed -n 's/^memcheck: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2 0/p' <<< "$out")
+		[ -n "$counts" ] || counts="0 1 0"
+		results+=("memcheck $counts $((SECONDS - t0))")
+		[ "$rc" = 0 ] || failed_configs+=(memcheck)
+		return
+	fi
 	case $cfg in
 	normal) ;;
 	asan) opts=("-Db_sanitize=address,undefined" -Db_lundef=false -Dbench=disabled)
@@ -72,7 +96,7 @@ run_config() {
 		suites=(--no-suite bench) rounds=${rounds:-200} ;;
 	checked) opts=(-Dchecked=true -Dbench=disabled)
 		suites=(--no-suite bench) ;;
-	*) echo "test.sh: unknown configuration '$cfg' (normal, asan, tsan, checked, fuzz, qemu)"; exit 2 ;;
+	*) echo "test.sh: unknown configuration '$cfg' (normal, asan, tsan, checked, fuzz, memcheck, qemu)"; exit 2 ;;
 	esac
 	echo
 	echo "=============== $cfg: build ($dir) ==============="
