@@ -13,8 +13,9 @@
  * reader reads 64 slots spread over it). The writer publishes with a store
  * release (publish()). Figures: retires per second (items) and the most
  * objects waiting for a grace period (peak_pending, sampled every 4093
- * retires; for dslab also the mean and the median of the samples, in
- * objects and sheaves, and per sheaf's worth retired the sheaves refilled
+ * retires; for dslab also the mean, the median and the 99th percentile of
+ * the samples, in objects and sheaves, the percentage of samples over 4
+ * sheaves (over4_pct), and per sheaf's worth retired the sheaves refilled
  * from and flushed to slabs and the barn operations). Peers:
  *   dslab_kfree_rcu  dslab_kfree_rcu() into the lcore's rcu sheaf; writer and
  *                    reader are online dslab readers calling dslab_quiescent()
@@ -276,8 +277,13 @@ void BM_Retire_dslab(benchmark::State &state, bool rcu)
 		 * see it. */
 		state.counters["mean_pending"] = double(sum_pending) / double(samples);
 		state.counters["mean_sheaves"] = double(sum_pending) / double(samples) / double(cap);
-		std::nth_element(sampled.begin(), sampled.begin() + sampled.size() / 2, sampled.end());
+		std::sort(sampled.begin(), sampled.end());
 		state.counters["median_sheaves"] = double(sampled[sampled.size() / 2]) / double(cap);
+		/* The issue's bound, at most 4 sheaves' worth waiting: how often
+		 * a sample was over it, and the 99th percentile. */
+		state.counters["p99_sheaves"] = double(sampled[sampled.size() * 99 / 100]) / double(cap);
+		const auto over = sampled.end() - std::upper_bound(sampled.begin(), sampled.end(), 4 * cap);
+		state.counters["over4_pct"] = 100.0 * double(over) / double(sampled.size());
 	}
 	dslab_cache_destroy(c);
 }
