@@ -1968,7 +1968,7 @@ void sig_stop(Lcore &L)
  * needs to be chased: the seed, the stage, the faulting address and thread,
  * each lcore's op in progress, and the stack; then the default action runs
  * (a core where the system keeps them). Only write(2) and backtrace (loaded
- * at start) are used. */
+ * at start) are used. Not under ASan or TSan, whose handlers report more. */
 
 enum Stage : int { ST_INIT, ST_RUN, ST_END, ST_FINAL, ST_FINI };
 const char *const kStageName[] = {"set-up", "run", "end phase", "final checks", "dslab_fini/cleanup"};
@@ -2028,6 +2028,9 @@ void on_crash(int sig, siginfo_t *si, void *)
 
 void crash_handler_install()
 {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+	return; /* the sanitizer's own report says more */
+#endif
 	void *warm[1];
 	(void)backtrace(warm, 1); /* loads libgcc now, not in the handler */
 	struct sigaction sa {};
