@@ -1,12 +1,13 @@
 #!/bin/bash
 # SPDX-License-Identifier: BSD-3-Clause
-# valgrind memcheck over a built tree: the soak (ring and direct remote
-# frees, MEMCHECK_SOAK_SECONDS each, default 15) and the unit test binaries.
+# valgrind memcheck over a normal build (built or brought up to date
+# first): the soak (ring and direct remote frees, MEMCHECK_SOAK_SECONDS
+# each, default 15) and the unit test binaries.
 # Memcheck sees reads of uninitialised memory, which neither ASan nor UBSan
 # nor TSan does (gcc has no MemorySanitizer); any memcheck report fails the
 # run (--error-exitcode), as does a failing test.
 #   scripts/memcheck.sh BUILD_DIR
-# Last line: "memcheck: N passed, N failed".
+# Last line: "memcheck: N passed, N failed"; exits non-zero if any failed.
 # valgrind runs one thread at a time; --fair-sched=yes hands the CPU round
 # the threads so that lcores spinning on each other progress. Excluded:
 # Nolock.TimerSignalsIntoTightLoops, which requires timer signals to land
@@ -14,6 +15,8 @@
 # translated blocks, and they never did there.
 set -uo pipefail
 dir=${1:?usage: scripts/memcheck.sh BUILD_DIR}
+cd "$(dirname "$0")/.."
+scripts/build.sh "$dir" || { echo "memcheck: build of $dir failed"; exit 1; }
 secs=${MEMCHECK_SOAK_SECONDS:-15}
 vg=(valgrind --tool=memcheck --error-exitcode=99 --fair-sched=yes --track-origins=yes
 	--num-callers=30 -q)

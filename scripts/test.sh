@@ -41,53 +41,36 @@ export TSAN_OPTIONS="suppressions=$top/scripts/tsan.supp:halt_on_error=0:second_
 
 failed_configs=()
 results=()
+# A configuration that is one script: passed or failed as a whole.
+run_script() {
+	local cfg=$1 title=$2 t0=$SECONDS
+	shift 2
+	echo
+	echo "=============== $cfg: $title ==============="
+	if "$@"; then
+		results+=("$cfg 1 0 0 $((SECONDS - t0))")
+	else
+		results+=("$cfg 0 1 0 $((SECONDS - t0))")
+		failed_configs+=("$cfg")
+	fi
+}
+
 run_config() {
 	local cfg=$1 dir=$root/$1 opts=() suites=() rounds=${DSLAB_RACE_ROUNDS:-}
-	if [ "$cfg" = qemu ]; then
-		echo
-		echo "=============== qemu: two NUMA nodes ($dir) ==============="
-		local t0=$SECONDS
-		if DSLAB_QEMU_ACCEL=${DSLAB_QEMU_ACCEL:-tcg} test/qemu/run.sh "$dir"; then
-			results+=("qemu 1 0 0 $((SECONDS - t0))")
-		else
-			results+=("qemu 0 1 0 $((SECONDS - t0))")
-			failed_configs+=(qemu)
-		fi
-		return
-	fi
-	if [ "$cfg" = fuzz ]; then
-		echo
-		echo "=============== fuzz: ${FUZZ_SECONDS:-120} s ($dir) ==============="
-		local t0=$SECONDS
-		if FUZZ_BUILD=$dir FUZZ_SECONDS=${FUZZ_SECONDS:-120} scripts/fuzz.sh; then
-			results+=("fuzz 1 0 0 $((SECONDS - t0))")
-		else
-			results+=("fuzz 0 1 0 $((SECONDS - t0))")
-			failed_configs+=(fuzz)
-		fi
-		return
-	fi
-	if [ "$cfg" = memcheck ]; then
+	case $cfg in
+	qemu)
+		run_script qemu "two NUMA nodes ($dir)" \
+			env DSLAB_QEMU_ACCEL="${DSLAB_QEMU_ACCEL:-tcg}" test/qemu/run.sh "$dir"
+		return ;;
+	fuzz)
+		run_script fuzz "${FUZZ_SECONDS:-120} s ($dir)" \
+			env FUZZ_BUILD="$dir" FUZZ_SECONDS="${FUZZ_SECONDS:-120}" scripts/fuzz.sh
+		return ;;
+	memcheck)
 		# The normal build, already there when 'normal' ran first.
-		dir=$root/normal
-		echo
-		echo "=============== memcheck: valgrind ($dir) ==============="
-		local t0=$SECONDS counts
-		if ! scripts/build.sh "$dir"; then
-			echo "test.sh: memcheck: BUILD FAILED"
-			failed_configs+=("memcheck (build)")
-			results+=("memcheck build")
-			return
-		fi
-		# Its last line: "memcheck: N passed, N failed".
-		local out rc=0
-		out=$(scripts/memcheck.sh "$dir" 2>&1 | tee /dev/stderr | tail -n 1) || rc=$?
-		counts=$(sed -n 's/^memcheck: \([0-9]*\) passed, \([0-9]*\) failed$/\1 \2 0/p' <<< "$out")
-		[ -n "$counts" ] || counts="0 1 0"
-		results+=("memcheck $counts $((SECONDS - t0))")
-		[ "$rc" = 0 ] || failed_configs+=(memcheck)
-		return
-	fi
+		run_script memcheck "valgrind ($root/normal)" scripts/memcheck.sh "$root/normal"
+		return ;;
+	esac
 	case $cfg in
 	normal) ;;
 	asan) opts=("-Db_sanitize=address,undefined" -Db_lundef=false -Dbench=disabled)

@@ -2022,8 +2022,7 @@ void on_crash(int sig, siginfo_t *si, void *)
 	crash_puts("stack (addr2line -f -C -e <object> <+offset>):\n");
 	void *frames[64];
 	backtrace_symbols_fd(frames, backtrace(frames, 64), STDERR_FILENO);
-	signal(sig, SIG_DFL);
-	raise(sig);
+	raise(sig); /* SA_RESETHAND: the default action now */
 }
 
 void crash_handler_install()
