@@ -326,6 +326,14 @@ void service(unsigned lc)
 
 	if (likely(r == rl.ack.load(std::memory_order_relaxed)))
 		return;
+	if (unlikely(!rl.online)) {
+		/* A request raised while this lcore went offline, after it had
+		 * read req: the barrier saw it offline and did not wait (it had
+		 * handed everything over), so the cache named may be freed by
+		 * now. Never follow it; just clear it. */
+		rl.ack.store(r, std::memory_order_release);
+		return;
+	}
 	/* Deferred frees first: a deferred kfree_rcu lands in a sheaf that
 	 * flush_own() then submits. Remote batches go to their rings, which
 	 * the barrier drains. */
