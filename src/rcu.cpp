@@ -476,12 +476,15 @@ dslab_sheaf *orph_take(bool all)
  * g_inflight, so that a barrier can wait for pollers still freeing. */
 void poll_global(unsigned lc, bool barrier_scan)
 {
-	if (g_orph_n.load(std::memory_order_relaxed) != 0) {
+	/* A barrier takes each lock even when the list looks empty: a poller
+	 * holding it may have just taken the last entries, and counts itself
+	 * in g_inflight under it (the barrier must see that count). */
+	if (barrier_scan || g_orph_n.load(std::memory_order_relaxed) != 0) {
 		if (barrier_scan)
 			g_orph_lock.lock();
 		if (barrier_scan || g_orph_lock.try_lock()) {
-			dslab_sheaf *ready = orph_take(barrier_scan);
 			g_inflight.fetch_add(1, std::memory_order_relaxed);
+			dslab_sheaf *ready = orph_take(barrier_scan);
 			g_orph_lock.unlock();
 			for (dslab_sheaf *s = ready, *next; s != nullptr; s = next) {
 				next = s->next;
@@ -490,7 +493,7 @@ void poll_global(unsigned lc, bool barrier_scan)
 			g_inflight.fetch_sub(1, std::memory_order_release); /* R3 */
 		}
 	}
-	if (g_fb.pending.load(std::memory_order_relaxed) != 0) {
+	if (barrier_scan || g_fb.pending.load(std::memory_order_relaxed) != 0) {
 		if (barrier_scan)
 			g_fb.lock.lock();
 		if (barrier_scan || g_fb.lock.try_lock()) {
