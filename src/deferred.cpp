@@ -54,6 +54,47 @@ constexpr uintptr_t kRcuTag = 1;
  * (logging is not async-signal-safe). */
 std::atomic<const void *> g_bad_ptr{nullptr};
 
+/*
+ * Lists taken whole and being run, by any thread. A barrier empties every
+ * list, but a list its owner (or another thread) took just before is still
+ * being run: the barrier waits for those runs (deferred_wait_runs). Runs
+ * count in one of two phases, as in SRCU: the barrier flips the phase and
+ * waits for the old one, which holds every run that took entries before
+ * the barrier's own exchanges; runs that begin later count in the new one
+ * and cannot starve it. The phase is read, the run counted and the list
+ * exchanged in that order, all sequentially consistent, so that a barrier
+ * whose exchange found a list taken sees its run counted.
+ */
+std::atomic<uint32_t> g_run_phase{0};
+std::atomic<uint32_t> g_runs[2];
+/* This thread is running a taken list: it must not answer a barrier from
+ * inside the run (a kfree_rcu in it reaches service()), as the rest of the
+ * list would then be done after the barrier went on. */
+__thread uint32_t t_runs;
+/* A barrier is under way: lcores leave the shared list to it (an lcore
+ * that answered the barrier already would put its entries into its own
+ * sheaves and batches, which the barrier no longer looks at). */
+std::atomic<bool> g_barrier_on{false};
+
+class RunScope {
+public:
+	RunScope() noexcept : phase_(g_run_phase.load(std::memory_order_seq_cst) & 1)
+	{
+		g_runs[phase_].fetch_add(1, std::memory_order_seq_cst);
+		t_runs++;
+	}
+	~RunScope()
+	{
+		t_runs--;
+		g_runs[phase_].fetch_sub(1, std::memory_order_release);
+	}
+	RunScope(const RunScope &) = delete;
+	RunScope &operator=(const RunScope &) = delete;
+
+private:
+	uint32_t phase_;
+};
+
 inline std::atomic<uintptr_t> *list_of(unsigned lc)
 {
 	static_assert(sizeof(std::atomic<uintptr_t>) == sizeof(uintptr_t), "atomic word");
@@ -177,11 +218,17 @@ inline bool may_use_lcore()
 void deferred_run(unsigned lc)
 {
 	BusyScope busy; /* nested: its end is no second safe point */
-	for (;;) {
-		uintptr_t w = list_of(lc)->exchange(0, std::memory_order_acquire);
-		if (w == 0)
-			break;
-		run_list(w, lc < RTE_MAX_LCORE ? lc : rte_lcore_id());
+	unsigned self = rte_lcore_id();
+	if (deferred_pending(lc) &&
+	    !(lc == RTE_MAX_LCORE && self < RTE_MAX_LCORE &&
+	      g_barrier_on.load(std::memory_order_acquire))) {
+		RunScope run;
+		for (;;) {
+			uintptr_t w = list_of(lc)->exchange(0, std::memory_order_seq_cst);
+			if (w == 0)
+				break;
+			run_list(w, lc < RTE_MAX_LCORE ? lc : self);
+		}
 	}
 	report_bad();
 }
@@ -190,14 +237,29 @@ void deferred_run_all()
 {
 	BusyScope busy;
 	unsigned self = rte_lcore_id();
+	RunScope run;
 	for (unsigned lc = 0; lc <= RTE_MAX_LCORE; lc++) {
 		/* Taken from its owner: the exchange makes it ours alone. */
-		uintptr_t w = list_of(lc)->exchange(0, std::memory_order_acquire);
+		uintptr_t w = list_of(lc)->exchange(0, std::memory_order_seq_cst);
 		if (w != 0)
 			run_list(w, self);
 	}
 	report_bad();
 }
+
+void deferred_barrier_begin() { g_barrier_on.store(true, std::memory_order_seq_cst); }
+
+void deferred_barrier_end() { g_barrier_on.store(false, std::memory_order_release); }
+
+void deferred_wait_runs()
+{
+	/* Barriers are serialized: one flip at a time. */
+	uint32_t old = g_run_phase.fetch_add(1, std::memory_order_seq_cst) & 1;
+	while (g_runs[old].load(std::memory_order_seq_cst) != 0)
+		sched_yield();
+}
+
+bool deferred_running_here() { return t_runs != 0; }
 
 } // namespace dslab
 

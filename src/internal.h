@@ -122,6 +122,14 @@ extern std::atomic<uint64_t> g_bad_count; /* report_bad() has work */
 void deferred_run(unsigned lc);
 /* Barrier: do every lcore's deferred frees and the shared list. */
 void deferred_run_all();
+/* Barrier (serialized): wait for the runs of lists taken before. */
+void deferred_wait_runs();
+/* A barrier is under way (begin before it asks any lcore): lcores leave
+ * the shared list to it. */
+void deferred_barrier_begin();
+void deferred_barrier_end();
+/* The calling thread is inside a run of a deferred list. */
+bool deferred_running_here();
 /* Log the pointers nolock calls could not place (dslab_quiescent()). */
 void report_bad();
 /* Deferred frees wait: the lcore's own (lc valid) or the shared list. */

@@ -334,6 +334,11 @@ void service(unsigned lc)
 		rl.ack.store(r, std::memory_order_release);
 		return;
 	}
+	/* Inside a run of deferred frees (one of them a kfree_rcu): answer
+	 * once the run is over, or the rest of it would be done after the
+	 * barrier went on. */
+	if (unlikely(deferred_running_here()))
+		return;
 	/* Deferred frees first: a deferred kfree_rcu lands in a sheaf that
 	 * flush_own() then submits. Remote batches go to their rings, which
 	 * the barrier drains. */
@@ -719,6 +724,8 @@ void barrier(dslab_cache_impl *want, bool rcu = true)
 		sched_yield();
 	}
 
+	/* From here, lcores leave the shared deferred list to us. */
+	deferred_barrier_begin();
 	if (caller_online(self)) {
 		rte_rcu_qsbr_quiescent(g_v, self); /* a barrier is a quiescent point */
 		flush_own(self, want);
@@ -766,6 +773,10 @@ void barrier(dslab_cache_impl *want, bool rcu = true)
 	 * done here lands in this caller's sheaf or the fallback, both
 	 * handed over below. */
 	deferred_run_all();
+	/* Lists their owners (an offline lcore, a thread with no lcore id)
+	 * took before us may still be running: wait for them. */
+	deferred_wait_runs();
+	deferred_barrier_end();
 	if (self < RTE_MAX_LCORE)
 		remote_flush(self);
 	remote_drain_all(self);

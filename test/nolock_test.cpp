@@ -24,10 +24,14 @@
  *  - kfree_rcu_nolock of another socket's object goes home by ring and is
  *    handed to kfree_rcu there, never freed before its grace period, freed
  *    by dslab_rcu_barrier(), also when the home lcore drains it after it
- *    answered the barrier.
+ *    answered the barrier;
+ *  - barriers and deferred lists being run: an lcore answers only after its
+ *    run, a run another thread took is waited for, and an lcore that has
+ *    answered leaves the shared list to the barrier.
  */
 #define RTE_USE_C11_MEM_MODEL 1 /* see multilcore_test.cpp */
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cinttypes>
@@ -44,9 +48,11 @@
 #include <gtest/gtest.h>
 
 #include <rte_lcore.h>
+#include <rte_rcu_qsbr.h>
 #include <rte_ring.h>
 
 #include <dslab.h>
+#include <dslab_rcu.h>
 
 #include "test_util.h"
 
@@ -1452,6 +1458,225 @@ TEST(Barrier, ConcurrentBarriersFromOnlineLcores)
 	struct dslab_cache_stats s = stats_of(c);
 	EXPECT_EQ(s.objects_in_use, 0u);
 	EXPECT_EQ(s.objects_in_transit, 0u);
+}
+
+/* The kfree_rcu of a deferred entry reaches service(), where an online
+ * lcore answers a barrier; answered from inside the run, the barrier went
+ * on while the rest of the run (here 20000 plain frees, after the rcu
+ * entry: the list runs newest first) was still to do. The lcore answers
+ * once the run is over. */
+TEST(Barrier, AnLcoreAnswersOnlyAfterItsDeferredRun)
+{
+	struct Obj {
+		uint64_t v[6];
+		dslab_rcu_head head;
+	};
+	static_assert(sizeof(Obj) == 64, "a kmalloc-64 object");
+	constexpr unsigned kPlain = 20000;
+	dslab_cache *k = kmalloc64();
+	std::atomic<int> phase{0};
+	struct dslab_cache_stats s0 = stats_of(k);
+	auto body = [&]() -> int {
+		if (dslab_rcu_online() != 0)
+			return -1;
+		std::vector<void *> plain;
+		for (unsigned i = 0; i < kPlain; i++)
+			plain.push_back(dslab_kmalloc(64, 0));
+		auto *rcu = static_cast<Obj *>(dslab_kmalloc(sizeof(Obj), 0));
+		if (rcu == nullptr || std::count(plain.begin(), plain.end(), nullptr) != 0)
+			return -2;
+		/* Deferred: the lcore's busy mark, set by hand (white box, as
+		 * in BarriersTakeABusyLcoresDeferredFrees). */
+		__atomic_store_n(&dslab_busy_, 1, __ATOMIC_RELAXED);
+		for (void *p : plain)
+			dslab_kfree_nolock(p);
+		dslab_kfree_rcu_nolock(rcu, head); /* the newest: run first */
+		__atomic_store_n(&dslab_busy_, 0, __ATOMIC_RELAXED);
+		phase.store(1);
+		wait_for(phase, 2);
+		/* Let the main lcore's barrier ask us, then run the list. */
+		std::this_thread::sleep_for(std::chrono::milliseconds(20));
+		while (phase.load() < 3)
+			dslab_quiescent();
+		dslab_rcu_offline();
+		return 0;
+	};
+	ASSERT_EQ(rte_eal_remote_launch([](void *a) { return (*static_cast<decltype(body) *>(a))(); },
+				       &body, 1), 0);
+	wait_for(phase, 1);
+	EXPECT_EQ(delta(stats_of(k), s0).objects_deferred, kPlain + 1);
+	phase.store(2);
+	dslab_deferred_barrier();
+	struct dslab_cache_stats d = delta(stats_of(k), s0);
+	phase.store(3);
+	EXPECT_EQ(rte_eal_wait_lcore(1), 0);
+	EXPECT_EQ(d.objects_deferred, 0u) << "the barrier returned before the run was over";
+	EXPECT_EQ(d.free_deferred_done, kPlain + 1);
+	dslab_rcu_barrier();
+	EXPECT_EQ(stats_of(k).objects_in_use, s0.objects_in_use);
+}
+
+/* Two deferred kfree_rcu entries: the first one run reaches service(),
+ * which must not answer the barrier from inside the run, or the second
+ * would land in the lcore's rcu sheaf after its answer, where the barrier
+ * no longer looks. After the run the lcore only reports quiescent states
+ * (rte_rcu_qsbr_quiescent), so nothing of its own submits that sheaf. */
+TEST(Barrier, RcuEntriesOfADeferredRunAreAllCovered)
+{
+	struct Obj {
+		uint64_t v[6];
+		dslab_rcu_head head;
+	};
+	dslab_cache *k = kmalloc64();
+	std::atomic<int> phase{0};
+	auto body = [&]() -> int {
+		if (dslab_rcu_online() != 0)
+			return -1;
+		auto *older = static_cast<Obj *>(dslab_kmalloc(sizeof(Obj), 0));
+		auto *newer = static_cast<Obj *>(dslab_kmalloc(sizeof(Obj), 0));
+		if (older == nullptr || newer == nullptr)
+			return -2;
+		__atomic_store_n(&dslab_busy_, 1, __ATOMIC_RELAXED); /* white box */
+		dslab_kfree_rcu_nolock(older, head);
+		dslab_kfree_rcu_nolock(newer, head); /* run first */
+		__atomic_store_n(&dslab_busy_, 0, __ATOMIC_RELAXED);
+		phase.store(1);
+		wait_for(phase, 2);
+		/* Let the main lcore's barrier ask us; then the run. */
+		std::this_thread::sleep_for(std::chrono::milliseconds(20));
+		dslab_quiescent();
+		/* Report only; if the barrier asked late (a loaded machine),
+		 * answer it after 2 s rather than hang. */
+		auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+		while (phase.load() < 3) {
+			if (std::chrono::steady_clock::now() < until)
+				rte_rcu_qsbr_quiescent(dslab_rcu_qsbr(), rte_lcore_id());
+			else
+				dslab_quiescent();
+			std::this_thread::yield();
+		}
+		dslab_rcu_offline();
+		return 0;
+	};
+	ASSERT_EQ(rte_eal_remote_launch([](void *a) { return (*static_cast<decltype(body) *>(a))(); },
+				       &body, 1), 0);
+	wait_for(phase, 1);
+	phase.store(2);
+	dslab_rcu_barrier();
+	const uint64_t pending = stats_of(k).objects_pending_rcu;
+	phase.store(3);
+	EXPECT_EQ(rte_eal_wait_lcore(1), 0);
+	EXPECT_EQ(pending, 0u) << "a deferred kfree_rcu from before the barrier still waits";
+	dslab_rcu_barrier();
+}
+
+/* kfree_rcu_nolock on a thread with no lcore id goes to the shared
+ * deferred list, which any lcore's dslab_quiescent() runs. An lcore that
+ * has answered a barrier already must leave it to the barrier: run there,
+ * its entries would land in that lcore's rcu sheaf, which the barrier no
+ * longer looks at. Lcore 1 answers early, then reaches a safe point while
+ * the barrier still waits for lcore 2; then it only reports. */
+TEST(Barrier, AnAnsweredLcoreLeavesTheSharedListToTheBarrier)
+{
+	struct Obj {
+		uint64_t v[6];
+		dslab_rcu_head head;
+	};
+	dslab_cache *k = kmalloc64();
+	Obj *objs[2];
+	for (Obj *&o : objs) {
+		o = static_cast<Obj *>(dslab_kmalloc(sizeof(Obj), 0)); /* socket 0, lcore 1's */
+		ASSERT_NE(o, nullptr);
+	}
+	std::thread t([&] {
+		for (Obj *o : objs)
+			dslab_kfree_rcu_nolock(o, head); /* no lcore id: deferred */
+	});
+	t.join();
+	std::atomic<int> phase{0};
+	auto body = [&]() -> int {
+		const unsigned lc = rte_lcore_id();
+		if (dslab_rcu_online() != 0)
+			return -1;
+		phase.fetch_add(1);
+		wait_for(phase, 3);
+		/* The barrier asks both; lcore 1 answers first (its kvfree_rcu
+		 * reaches service()), lcore 2 40 ms later. */
+		std::this_thread::sleep_for(std::chrono::milliseconds(lc == 1 ? 20 : 60));
+		if (lc == 1) {
+			dslab_kvfree_rcu(dslab_kmalloc(64, 0));
+			dslab_quiescent(); /* the shared list waits: must stay there */
+		}
+		auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+		while (phase.load() < 4) {
+			if (lc == 1 && std::chrono::steady_clock::now() < until)
+				rte_rcu_qsbr_quiescent(dslab_rcu_qsbr(), lc);
+			else
+				dslab_quiescent();
+			std::this_thread::yield();
+		}
+		dslab_rcu_offline();
+		return 0;
+	};
+	for (unsigned lc : {1u, 2u})
+		ASSERT_EQ(rte_eal_remote_launch(
+				  [](void *a) { return (*static_cast<decltype(body) *>(a))(); }, &body, lc),
+			  0);
+	wait_for(phase, 2);
+	phase.store(3);
+	dslab_rcu_barrier();
+	const uint64_t pending = stats_of(k).objects_pending_rcu;
+	phase.store(4);
+	EXPECT_EQ(rte_eal_wait_lcore(1), 0);
+	EXPECT_EQ(rte_eal_wait_lcore(2), 0);
+	EXPECT_EQ(pending, 0u) << "kfree_rcu_nolock entries from before the barrier still wait";
+	dslab_rcu_barrier();
+}
+
+/* A thread with no lcore id took the shared deferred list at its safe
+ * point and is running it when a barrier begins: the barrier's own sweep
+ * finds the list empty, and waits for that run instead. The list runs
+ * newest first: one kmalloc-64 object (its count shows the run began),
+ * 500 large regions (an munmap each: the run lasts), 2000 kmalloc-64
+ * objects (their count shows it ended). */
+TEST(Barrier, WaitsForADeferredRunAnotherThreadTook)
+{
+	constexpr unsigned kLarge = 500, kPlain = 2000;
+	dslab_cache *k = kmalloc64();
+	std::vector<void *> plain, large;
+	for (unsigned i = 0; i <= kPlain; i++) {
+		plain.push_back(dslab_kmalloc(64, 0));
+		ASSERT_NE(plain.back(), nullptr);
+	}
+	for (unsigned i = 0; i < kLarge; i++) {
+		large.push_back(dslab_kvmalloc(64 * 1024, 0));
+		ASSERT_NE(large.back(), nullptr);
+	}
+	struct dslab_cache_stats s0 = stats_of(k);
+	std::thread t([&] {
+		/* Deferred to the shared list: the thread's busy mark, set
+		 * by hand (white box). */
+		__atomic_store_n(&dslab_busy_, 1, __ATOMIC_RELAXED);
+		for (unsigned i = 0; i < kPlain; i++)
+			dslab_kfree_nolock(plain[i]);
+		for (void *p : large)
+			dslab_kfree_nolock(p);
+		dslab_kfree_nolock(plain[kPlain]);
+		__atomic_store_n(&dslab_busy_, 0, __ATOMIC_RELAXED);
+		dslab_quiescent(); /* a safe point: takes and runs the list */
+	});
+	struct dslab_cache_stats d;
+	do {
+		d = delta(stats_of(k), s0);
+	} while (d.free_deferred_done == 0);
+	const bool mid_run = d.objects_deferred != 0;
+	dslab_deferred_barrier();
+	d = delta(stats_of(k), s0);
+	EXPECT_EQ(d.objects_deferred, 0u) << "the barrier returned before the other thread's run was over";
+	EXPECT_EQ(d.free_deferred_done, kPlain + 1);
+	t.join();
+	if (!mid_run)
+		GTEST_LOG_(INFO) << "the run was over before the barrier began: nothing shown";
 }
 
 } // namespace
