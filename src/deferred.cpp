@@ -46,6 +46,25 @@ namespace dslab {
 std::atomic<uintptr_t> g_deferred_nonlcore{0};
 std::atomic<uint64_t> g_bad_count{0};
 
+/*
+ * Lists taken whole and being run, by any thread (RunScope). A barrier
+ * empties every list, but a list its owner (or another thread) took just
+ * before is still being run: the barrier waits for those runs
+ * (deferred_wait_runs). Runs count in one of two phases, as in SRCU: the
+ * barrier flips the phase and waits for the old one, which holds every run
+ * that took a list before the barrier's own exchanges (the phase is read,
+ * the run counted, the phase checked again and the list exchanged in that
+ * order, all sequentially consistent, so that a barrier whose exchange
+ * found a list taken sees its run counted); runs that begin later count in
+ * the new one and cannot starve it.
+ */
+std::atomic<uint32_t> g_run_phase{0};
+std::atomic<uint32_t> g_runs[2];
+/* Runs under way on this thread: it must not answer a barrier from inside
+ * one (a kfree_rcu in it reaches service()), as the rest of the list would
+ * then be done after the barrier went on. */
+__thread uint32_t t_runs;
+
 namespace {
 
 constexpr uintptr_t kRcuTag = 1;
@@ -54,46 +73,10 @@ constexpr uintptr_t kRcuTag = 1;
  * (logging is not async-signal-safe). */
 std::atomic<const void *> g_bad_ptr{nullptr};
 
-/*
- * Lists taken whole and being run, by any thread. A barrier empties every
- * list, but a list its owner (or another thread) took just before is still
- * being run: the barrier waits for those runs (deferred_wait_runs). Runs
- * count in one of two phases, as in SRCU: the barrier flips the phase and
- * waits for the old one, which holds every run that took entries before
- * the barrier's own exchanges; runs that begin later count in the new one
- * and cannot starve it. The phase is read, the run counted and the list
- * exchanged in that order, all sequentially consistent, so that a barrier
- * whose exchange found a list taken sees its run counted.
- */
-std::atomic<uint32_t> g_run_phase{0};
-std::atomic<uint32_t> g_runs[2];
-/* This thread is running a taken list: it must not answer a barrier from
- * inside the run (a kfree_rcu in it reaches service()), as the rest of the
- * list would then be done after the barrier went on. */
-__thread uint32_t t_runs;
 /* A barrier is under way: lcores leave the shared list to it (an lcore
  * that answered the barrier already would put its entries into its own
  * sheaves and batches, which the barrier no longer looks at). */
 std::atomic<bool> g_barrier_on{false};
-
-class RunScope {
-public:
-	RunScope() noexcept : phase_(g_run_phase.load(std::memory_order_seq_cst) & 1)
-	{
-		g_runs[phase_].fetch_add(1, std::memory_order_seq_cst);
-		t_runs++;
-	}
-	~RunScope()
-	{
-		t_runs--;
-		g_runs[phase_].fetch_sub(1, std::memory_order_release);
-	}
-	RunScope(const RunScope &) = delete;
-	RunScope &operator=(const RunScope &) = delete;
-
-private:
-	uint32_t phase_;
-};
 
 inline std::atomic<uintptr_t> *list_of(unsigned lc)
 {
@@ -218,17 +201,22 @@ inline bool may_use_lcore()
 void deferred_run(unsigned lc)
 {
 	BusyScope busy; /* nested: its end is no second safe point */
-	unsigned self = rte_lcore_id();
-	if (deferred_pending(lc) &&
-	    !(lc == RTE_MAX_LCORE && self < RTE_MAX_LCORE &&
-	      g_barrier_on.load(std::memory_order_acquire))) {
+	const unsigned self = rte_lcore_id();
+	const bool shared_on_lcore = lc >= RTE_MAX_LCORE && self < RTE_MAX_LCORE;
+	/* One run per list taken (a barrier waits for the one under way,
+	 * not for a burst of pushes that keeps refilling the list). */
+	while (deferred_pending(lc)) {
+		if (shared_on_lcore && g_barrier_on.load(std::memory_order_seq_cst))
+			break;
 		RunScope run;
-		for (;;) {
-			uintptr_t w = list_of(lc)->exchange(0, std::memory_order_seq_cst);
-			if (w == 0)
-				break;
-			run_list(w, lc < RTE_MAX_LCORE ? lc : self);
-		}
+		uintptr_t w = list_of(lc)->exchange(0, std::memory_order_seq_cst);
+		if (w == 0)
+			break;
+		run_list(w, lc < RTE_MAX_LCORE ? lc : self);
+		/* An offline lcore's remote frees: no barrier asks it for
+		 * its batches, so they leave with the run. */
+		if (self < RTE_MAX_LCORE && !rcu_caller_online())
+			remote_flush(self);
 	}
 	report_bad();
 }
@@ -251,15 +239,50 @@ void deferred_barrier_begin() { g_barrier_on.store(true, std::memory_order_seq_c
 
 void deferred_barrier_end() { g_barrier_on.store(false, std::memory_order_release); }
 
-void deferred_wait_runs()
+bool deferred_barrier_on() { return g_barrier_on.load(std::memory_order_seq_cst); }
+
+void deferred_wait_runs(uint64_t stall_ms)
 {
 	/* Barriers are serialized: one flip at a time. */
 	uint32_t old = g_run_phase.fetch_add(1, std::memory_order_seq_cst) & 1;
-	while (g_runs[old].load(std::memory_order_seq_cst) != 0)
+	const uint64_t hz = rte_get_timer_hz(), start = rte_get_timer_cycles();
+	uint64_t next_warn = start + stall_ms * hz / 1000;
+	while (g_runs[old].load(std::memory_order_seq_cst) != 0) {
+		uint64_t now = rte_get_timer_cycles();
+		if (now >= next_warn) {
+			DSLAB_LOG(WARNING, "barrier: a run of deferred frees another thread "
+				  "took has lasted %" PRIu64 " ms", (now - start) * 1000 / hz);
+			next_warn = now + stall_ms * hz / 1000;
+		}
 		sched_yield();
+	}
 }
 
 bool deferred_running_here() { return t_runs != 0; }
+
+RunScope::RunScope() noexcept
+{
+	/* Counted in the phase read, then the phase read again: a barrier
+	 * that flipped in between may not have seen the count, so count in
+	 * the new phase instead (one flip per barrier: this ends). */
+	uint32_t ph = g_run_phase.load(std::memory_order_seq_cst);
+	for (;;) {
+		g_runs[ph & 1].fetch_add(1, std::memory_order_seq_cst);
+		uint32_t again = g_run_phase.load(std::memory_order_seq_cst);
+		if (again == ph)
+			break;
+		g_runs[ph & 1].fetch_sub(1, std::memory_order_release);
+		ph = again;
+	}
+	phase_ = ph & 1;
+	t_runs++;
+}
+
+RunScope::~RunScope()
+{
+	t_runs--;
+	g_runs[phase_].fetch_sub(1, std::memory_order_release);
+}
 
 } // namespace dslab
 

@@ -122,14 +122,28 @@ extern std::atomic<uint64_t> g_bad_count; /* report_bad() has work */
 void deferred_run(unsigned lc);
 /* Barrier: do every lcore's deferred frees and the shared list. */
 void deferred_run_all();
-/* Barrier (serialized): wait for the runs of lists taken before. */
-void deferred_wait_runs();
+/* Barrier (serialized): wait for the runs of lists taken before, naming
+ * a long one every stall_ms. */
+void deferred_wait_runs(uint64_t stall_ms);
 /* A barrier is under way (begin before it asks any lcore): lcores leave
  * the shared list to it. */
 void deferred_barrier_begin();
 void deferred_barrier_end();
+bool deferred_barrier_on();
 /* The calling thread is inside a run of a deferred list. */
 bool deferred_running_here();
+/* A run of deferred frees (or a hand-over that a barrier must wait for as
+ * for one), counted so that a barrier waits for it (deferred.cpp). */
+class RunScope {
+public:
+	RunScope() noexcept;
+	~RunScope();
+	RunScope(const RunScope &) = delete;
+	RunScope &operator=(const RunScope &) = delete;
+
+private:
+	uint32_t phase_;
+};
 /* Log the pointers nolock calls could not place (dslab_quiescent()). */
 void report_bad();
 /* Deferred frees wait: the lcore's own (lc valid) or the shared list. */

@@ -734,10 +734,13 @@ void barrier(dslab_cache_impl *want, bool rcu = true)
 	uint64_t gen = ++g_gen;
 	bool asked[RTE_MAX_LCORE] = {};
 	for (unsigned lc = 0; lc < RTE_MAX_LCORE; lc++) {
-		if (lc == self || !g_rl[lc].online_pub.load(std::memory_order_acquire))
+		/* Sequentially consistent, against dslab_rcu_online(): an
+		 * lcore coming online now either is seen here (and asked)
+		 * or sees g_barrier_on and hands over by itself. */
+		if (lc == self || !g_rl[lc].online_pub.load(std::memory_order_seq_cst))
 			continue;
 		g_rl[lc].req_cache.store(want, std::memory_order_relaxed);
-		g_rl[lc].req.store(gen, std::memory_order_release); /* R1 */
+		g_rl[lc].req.store(gen, std::memory_order_seq_cst); /* R1 */
 		asked[lc] = true;
 	}
 	uint64_t start = rte_get_timer_cycles(), hz = rte_get_timer_hz();
@@ -747,8 +750,13 @@ void barrier(dslab_cache_impl *want, bool rcu = true)
 		for (unsigned lc = 0; lc < RTE_MAX_LCORE; lc++) {
 			if (!asked[lc])
 				continue;
+			/* online_pub after R1, both sequentially consistent:
+			 * an lcore gone offline and back (which loaded req in
+			 * dslab_rcu_online()) either loaded gen or is seen
+			 * online here, so never left holding a request this
+			 * barrier stopped waiting for. */
 			if (g_rl[lc].ack.load(std::memory_order_acquire) == gen || /* A2 */
-			    !g_rl[lc].online_pub.load(std::memory_order_acquire))
+			    !g_rl[lc].online_pub.load(std::memory_order_seq_cst))
 				asked[lc] = false;
 			else
 				done = false;
@@ -775,7 +783,7 @@ void barrier(dslab_cache_impl *want, bool rcu = true)
 	deferred_run_all();
 	/* Lists their owners (an offline lcore, a thread with no lcore id)
 	 * took before us may still be running: wait for them. */
-	deferred_wait_runs();
+	deferred_wait_runs(g_stall_ms);
 	deferred_barrier_end();
 	if (self < RTE_MAX_LCORE)
 		remote_flush(self);
@@ -1019,8 +1027,24 @@ extern "C" int dslab_rcu_online(void)
 		return fail(EINVAL);
 	rte_rcu_qsbr_thread_online(g_v, lc);
 	rl.online = true;
-	rl.ack.store(rl.req.load(std::memory_order_acquire), std::memory_order_relaxed);
-	rl.online_pub.store(true, std::memory_order_release);
+	/* Published before req and g_barrier_on are read (all sequentially
+	 * consistent; the barrier stores g_barrier_on, then reads online_pub,
+	 * then stores req, then reads online_pub again): a barrier under way
+	 * either sees this lcore online and waits for its answer, or is seen
+	 * here. Seen here, with its request or without (it found the lcore
+	 * offline), this lcore hands over now, counted as a run that the
+	 * barrier waits for (or after the barrier's own sweep of the deferred
+	 * lists): its deferred frees from before, which would otherwise be
+	 * run into its sheaves at the end of this call. */
+	rl.online_pub.store(true, std::memory_order_seq_cst);
+	uint64_t r = rl.req.load(std::memory_order_seq_cst);
+	if (r != rl.ack.load(std::memory_order_relaxed) || deferred_barrier_on()) {
+		RunScope run;
+		deferred_run(lc);
+		remote_flush(lc);
+		flush_own(lc, nullptr); /* never the request's cache: may be stale */
+	}
+	rl.ack.store(r, std::memory_order_release);
 	return 0;
 }
 

@@ -26,8 +26,9 @@
  *    by dslab_rcu_barrier(), also when the home lcore drains it after it
  *    answered the barrier;
  *  - barriers and deferred lists being run: an lcore answers only after its
- *    run, a run another thread took is waited for, and an lcore that has
- *    answered leaves the shared list to the barrier.
+ *    run, a run another thread took is waited for, an lcore that has
+ *    answered leaves the shared list to the barrier, and one that comes
+ *    online while a barrier waits hands its deferred frees over.
  */
 #define RTE_USE_C11_MEM_MODEL 1 /* see multilcore_test.cpp */
 
@@ -1630,6 +1631,63 @@ TEST(Barrier, AnAnsweredLcoreLeavesTheSharedListToTheBarrier)
 	EXPECT_EQ(rte_eal_wait_lcore(1), 0);
 	EXPECT_EQ(rte_eal_wait_lcore(2), 0);
 	EXPECT_EQ(pending, 0u) << "kfree_rcu_nolock entries from before the barrier still wait";
+	dslab_rcu_barrier();
+}
+
+/* An lcore that comes online while a barrier waits (the barrier saw it
+ * offline and did not ask it) must hand over the deferred kfree_rcu it
+ * pushed while offline, not run it into its own rcu sheaf at the end of
+ * dslab_rcu_online(), where the barrier never looks. Lcore 2 holds the
+ * barrier up for 60 ms; lcore 1 comes online after 20 ms, then only
+ * reports. */
+TEST(Barrier, AnLcoreComingOnlineDuringABarrierHandsOver)
+{
+	struct Obj {
+		uint64_t v[6];
+		dslab_rcu_head head;
+	};
+	dslab_cache *k = kmalloc64();
+	std::atomic<int> phase{0};
+	auto body = [&]() -> int {
+		const unsigned lc = rte_lcore_id();
+		if (lc == 1) {
+			auto *o = static_cast<Obj *>(dslab_kmalloc(sizeof(Obj), 0));
+			if (o == nullptr)
+				return -1;
+			__atomic_store_n(&dslab_busy_, 1, __ATOMIC_RELAXED); /* white box */
+			dslab_kfree_rcu_nolock(o, head); /* offline: deferred */
+			__atomic_store_n(&dslab_busy_, 0, __ATOMIC_RELAXED);
+		} else if (dslab_rcu_online() != 0) {
+			return -1;
+		}
+		phase.fetch_add(1);
+		wait_for(phase, 3);
+		std::this_thread::sleep_for(std::chrono::milliseconds(lc == 1 ? 20 : 60));
+		if (lc == 1 && dslab_rcu_online() != 0)
+			return -2;
+		auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+		while (phase.load() < 4) {
+			if (lc == 1 && std::chrono::steady_clock::now() < until)
+				rte_rcu_qsbr_quiescent(dslab_rcu_qsbr(), lc);
+			else
+				dslab_quiescent();
+			std::this_thread::yield();
+		}
+		dslab_rcu_offline();
+		return 0;
+	};
+	for (unsigned lc : {1u, 2u})
+		ASSERT_EQ(rte_eal_remote_launch(
+				  [](void *a) { return (*static_cast<decltype(body) *>(a))(); }, &body, lc),
+			  0);
+	wait_for(phase, 2);
+	phase.store(3);
+	dslab_rcu_barrier();
+	const uint64_t pending = stats_of(k).objects_pending_rcu;
+	phase.store(4);
+	EXPECT_EQ(rte_eal_wait_lcore(1), 0);
+	EXPECT_EQ(rte_eal_wait_lcore(2), 0);
+	EXPECT_EQ(pending, 0u) << "a kfree_rcu_nolock from before the barrier still waits";
 	dslab_rcu_barrier();
 }
 
