@@ -1461,6 +1461,52 @@ TEST(Barrier, ConcurrentBarriersFromOnlineLcores)
 	EXPECT_EQ(s.objects_in_transit, 0u);
 }
 
+/* A kmalloc-64 object with an rcu head, for the barrier tests below. */
+struct RcuObj64 {
+	uint64_t v[6];
+	dslab_rcu_head head;
+};
+static_assert(sizeof(RcuObj64) == 64, "a kmalloc-64 object");
+
+/* The loop that ends each barrier test's lcore body: until phase reaches
+ * end, report quiescent states. report_only: with rte_rcu_qsbr_quiescent()
+ * alone, so that nothing of the lcore's own submits its rcu sheaves (after
+ * 2 s with dslab_quiescent(), so that a barrier that asked it late is
+ * answered rather than hung); else with dslab_quiescent(). Then offline. */
+void report_until(std::atomic<int> &phase, int end, bool report_only)
+{
+	auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+	while (phase.load() < end) {
+		if (report_only && std::chrono::steady_clock::now() < until)
+			rte_rcu_qsbr_quiescent(dslab_rcu_qsbr(), rte_lcore_id());
+		else
+			dslab_quiescent();
+		std::this_thread::yield();
+	}
+	dslab_rcu_offline();
+}
+
+/* Runs body on lcores 1 and 2; once both have counted phase up to 2, sets
+ * it to 3, runs dslab_rcu_barrier() and reads kmalloc-64's
+ * objects_pending_rcu; then sets phase 4 for the lcores to end, waits for
+ * them and returns what it read. */
+template <class F> uint64_t pending_after_barrier(F &body, std::atomic<int> &phase)
+{
+	for (unsigned lc : {1u, 2u})
+		EXPECT_EQ(rte_eal_remote_launch([](void *a) { return (*static_cast<F *>(a))(); },
+						&body, lc),
+			  0);
+	wait_for(phase, 2);
+	phase.store(3);
+	dslab_rcu_barrier();
+	const uint64_t pending = stats_of(kmalloc64()).objects_pending_rcu;
+	phase.store(4);
+	EXPECT_EQ(rte_eal_wait_lcore(1), 0);
+	EXPECT_EQ(rte_eal_wait_lcore(2), 0);
+	dslab_rcu_barrier();
+	return pending;
+}
+
 /* The kfree_rcu of a deferred entry reaches service(), where an online
  * lcore answers a barrier; answered from inside the run, the barrier went
  * on while the rest of the run (here 20000 plain frees, after the rcu
@@ -1468,11 +1514,6 @@ TEST(Barrier, ConcurrentBarriersFromOnlineLcores)
  * once the run is over. */
 TEST(Barrier, AnLcoreAnswersOnlyAfterItsDeferredRun)
 {
-	struct Obj {
-		uint64_t v[6];
-		dslab_rcu_head head;
-	};
-	static_assert(sizeof(Obj) == 64, "a kmalloc-64 object");
 	constexpr unsigned kPlain = 20000;
 	dslab_cache *k = kmalloc64();
 	std::atomic<int> phase{0};
@@ -1483,7 +1524,7 @@ TEST(Barrier, AnLcoreAnswersOnlyAfterItsDeferredRun)
 		std::vector<void *> plain;
 		for (unsigned i = 0; i < kPlain; i++)
 			plain.push_back(dslab_kmalloc(64, 0));
-		auto *rcu = static_cast<Obj *>(dslab_kmalloc(sizeof(Obj), 0));
+		auto *rcu = static_cast<RcuObj64 *>(dslab_kmalloc(sizeof(RcuObj64), 0));
 		if (rcu == nullptr || std::count(plain.begin(), plain.end(), nullptr) != 0)
 			return -2;
 		/* Deferred: the lcore's busy mark, set by hand (white box, as
@@ -1520,55 +1561,38 @@ TEST(Barrier, AnLcoreAnswersOnlyAfterItsDeferredRun)
 /* Two deferred kfree_rcu entries: the first one run reaches service(),
  * which must not answer the barrier from inside the run, or the second
  * would land in the lcore's rcu sheaf after its answer, where the barrier
- * no longer looks. After the run the lcore only reports quiescent states
- * (rte_rcu_qsbr_quiescent), so nothing of its own submits that sheaf. */
+ * no longer looks. Lcore 1 runs them; after the run it only reports
+ * quiescent states (rte_rcu_qsbr_quiescent), so nothing of its own submits
+ * that sheaf. Lcore 2, also online, answers at once. */
 TEST(Barrier, RcuEntriesOfADeferredRunAreAllCovered)
 {
-	struct Obj {
-		uint64_t v[6];
-		dslab_rcu_head head;
-	};
-	dslab_cache *k = kmalloc64();
 	std::atomic<int> phase{0};
 	auto body = [&]() -> int {
 		if (dslab_rcu_online() != 0)
 			return -1;
-		auto *older = static_cast<Obj *>(dslab_kmalloc(sizeof(Obj), 0));
-		auto *newer = static_cast<Obj *>(dslab_kmalloc(sizeof(Obj), 0));
-		if (older == nullptr || newer == nullptr)
-			return -2;
-		__atomic_store_n(&dslab_busy_, 1, __ATOMIC_RELAXED); /* white box */
-		dslab_kfree_rcu_nolock(older, head);
-		dslab_kfree_rcu_nolock(newer, head); /* run first */
-		__atomic_store_n(&dslab_busy_, 0, __ATOMIC_RELAXED);
-		phase.store(1);
-		wait_for(phase, 2);
-		/* Let the main lcore's barrier ask us; then the run. */
-		std::this_thread::sleep_for(std::chrono::milliseconds(20));
-		dslab_quiescent();
-		/* Report only; if the barrier asked late (a loaded machine),
-		 * answer it after 2 s rather than hang. */
-		auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-		while (phase.load() < 3) {
-			if (std::chrono::steady_clock::now() < until)
-				rte_rcu_qsbr_quiescent(dslab_rcu_qsbr(), rte_lcore_id());
-			else
-				dslab_quiescent();
-			std::this_thread::yield();
+		if (rte_lcore_id() == 1) {
+			auto *older = static_cast<RcuObj64 *>(dslab_kmalloc(sizeof(RcuObj64), 0));
+			auto *newer = static_cast<RcuObj64 *>(dslab_kmalloc(sizeof(RcuObj64), 0));
+			if (older == nullptr || newer == nullptr)
+				return -2;
+			__atomic_store_n(&dslab_busy_, 1, __ATOMIC_RELAXED); /* white box */
+			dslab_kfree_rcu_nolock(older, head);
+			dslab_kfree_rcu_nolock(newer, head); /* run first */
+			__atomic_store_n(&dslab_busy_, 0, __ATOMIC_RELAXED);
 		}
-		dslab_rcu_offline();
+		phase.fetch_add(1);
+		wait_for(phase, 3);
+		/* Let the barrier ask us (lcore 2 answers at once); then the
+		 * run. */
+		if (rte_lcore_id() == 1) {
+			std::this_thread::sleep_for(std::chrono::milliseconds(20));
+			dslab_quiescent();
+		}
+		report_until(phase, 4, rte_lcore_id() == 1);
 		return 0;
 	};
-	ASSERT_EQ(rte_eal_remote_launch([](void *a) { return (*static_cast<decltype(body) *>(a))(); },
-				       &body, 1), 0);
-	wait_for(phase, 1);
-	phase.store(2);
-	dslab_rcu_barrier();
-	const uint64_t pending = stats_of(k).objects_pending_rcu;
-	phase.store(3);
-	EXPECT_EQ(rte_eal_wait_lcore(1), 0);
-	EXPECT_EQ(pending, 0u) << "a deferred kfree_rcu from before the barrier still waits";
-	dslab_rcu_barrier();
+	EXPECT_EQ(pending_after_barrier(body, phase), 0u)
+		<< "a deferred kfree_rcu from before the barrier still waits";
 }
 
 /* kfree_rcu_nolock on a thread with no lcore id goes to the shared
@@ -1579,18 +1603,13 @@ TEST(Barrier, RcuEntriesOfADeferredRunAreAllCovered)
  * the barrier still waits for lcore 2; then it only reports. */
 TEST(Barrier, AnAnsweredLcoreLeavesTheSharedListToTheBarrier)
 {
-	struct Obj {
-		uint64_t v[6];
-		dslab_rcu_head head;
-	};
-	dslab_cache *k = kmalloc64();
-	Obj *objs[2];
-	for (Obj *&o : objs) {
-		o = static_cast<Obj *>(dslab_kmalloc(sizeof(Obj), 0)); /* socket 0, lcore 1's */
+	RcuObj64 *objs[2];
+	for (RcuObj64 *&o : objs) {
+		o = static_cast<RcuObj64 *>(dslab_kmalloc(sizeof(RcuObj64), 0)); /* socket 0 */
 		ASSERT_NE(o, nullptr);
 	}
 	std::thread t([&] {
-		for (Obj *o : objs)
+		for (RcuObj64 *o : objs)
 			dslab_kfree_rcu_nolock(o, head); /* no lcore id: deferred */
 	});
 	t.join();
@@ -1608,30 +1627,11 @@ TEST(Barrier, AnAnsweredLcoreLeavesTheSharedListToTheBarrier)
 			dslab_kvfree_rcu(dslab_kmalloc(64, 0));
 			dslab_quiescent(); /* the shared list waits: must stay there */
 		}
-		auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-		while (phase.load() < 4) {
-			if (lc == 1 && std::chrono::steady_clock::now() < until)
-				rte_rcu_qsbr_quiescent(dslab_rcu_qsbr(), lc);
-			else
-				dslab_quiescent();
-			std::this_thread::yield();
-		}
-		dslab_rcu_offline();
+		report_until(phase, 4, lc == 1);
 		return 0;
 	};
-	for (unsigned lc : {1u, 2u})
-		ASSERT_EQ(rte_eal_remote_launch(
-				  [](void *a) { return (*static_cast<decltype(body) *>(a))(); }, &body, lc),
-			  0);
-	wait_for(phase, 2);
-	phase.store(3);
-	dslab_rcu_barrier();
-	const uint64_t pending = stats_of(k).objects_pending_rcu;
-	phase.store(4);
-	EXPECT_EQ(rte_eal_wait_lcore(1), 0);
-	EXPECT_EQ(rte_eal_wait_lcore(2), 0);
-	EXPECT_EQ(pending, 0u) << "kfree_rcu_nolock entries from before the barrier still wait";
-	dslab_rcu_barrier();
+	EXPECT_EQ(pending_after_barrier(body, phase), 0u)
+		<< "kfree_rcu_nolock entries from before the barrier still wait";
 }
 
 /* An lcore that comes online while a barrier waits (the barrier saw it
@@ -1642,16 +1642,11 @@ TEST(Barrier, AnAnsweredLcoreLeavesTheSharedListToTheBarrier)
  * reports. */
 TEST(Barrier, AnLcoreComingOnlineDuringABarrierHandsOver)
 {
-	struct Obj {
-		uint64_t v[6];
-		dslab_rcu_head head;
-	};
-	dslab_cache *k = kmalloc64();
 	std::atomic<int> phase{0};
 	auto body = [&]() -> int {
 		const unsigned lc = rte_lcore_id();
 		if (lc == 1) {
-			auto *o = static_cast<Obj *>(dslab_kmalloc(sizeof(Obj), 0));
+			auto *o = static_cast<RcuObj64 *>(dslab_kmalloc(sizeof(RcuObj64), 0));
 			if (o == nullptr)
 				return -1;
 			__atomic_store_n(&dslab_busy_, 1, __ATOMIC_RELAXED); /* white box */
@@ -1665,30 +1660,11 @@ TEST(Barrier, AnLcoreComingOnlineDuringABarrierHandsOver)
 		std::this_thread::sleep_for(std::chrono::milliseconds(lc == 1 ? 20 : 60));
 		if (lc == 1 && dslab_rcu_online() != 0)
 			return -2;
-		auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-		while (phase.load() < 4) {
-			if (lc == 1 && std::chrono::steady_clock::now() < until)
-				rte_rcu_qsbr_quiescent(dslab_rcu_qsbr(), lc);
-			else
-				dslab_quiescent();
-			std::this_thread::yield();
-		}
-		dslab_rcu_offline();
+		report_until(phase, 4, lc == 1);
 		return 0;
 	};
-	for (unsigned lc : {1u, 2u})
-		ASSERT_EQ(rte_eal_remote_launch(
-				  [](void *a) { return (*static_cast<decltype(body) *>(a))(); }, &body, lc),
-			  0);
-	wait_for(phase, 2);
-	phase.store(3);
-	dslab_rcu_barrier();
-	const uint64_t pending = stats_of(k).objects_pending_rcu;
-	phase.store(4);
-	EXPECT_EQ(rte_eal_wait_lcore(1), 0);
-	EXPECT_EQ(rte_eal_wait_lcore(2), 0);
-	EXPECT_EQ(pending, 0u) << "a kfree_rcu_nolock from before the barrier still waits";
-	dslab_rcu_barrier();
+	EXPECT_EQ(pending_after_barrier(body, phase), 0u)
+		<< "a kfree_rcu_nolock from before the barrier still waits";
 }
 
 /* A thread with no lcore id took the shared deferred list at its safe
