@@ -46,6 +46,14 @@ namespace dslab {
 std::atomic<uintptr_t> g_deferred_nonlcore{0};
 std::atomic<uint64_t> g_bad_count{0};
 
+namespace {
+
+constexpr uintptr_t kRcuTag = 1;
+
+/* A pointer a nolock call could not place: reported at a safe point
+ * (logging is not async-signal-safe). */
+std::atomic<const void *> g_bad_ptr{nullptr};
+
 /*
  * Lists taken whole and being run, by any thread (RunScope). A barrier
  * empties every list, but a list its owner (or another thread) took just
@@ -58,21 +66,16 @@ std::atomic<uint64_t> g_bad_count{0};
  * found a list taken sees its run counted); runs that begin later count in
  * the new one and cannot starve it.
  */
-std::atomic<uint32_t> g_run_phase{0};
-std::atomic<uint32_t> g_runs[2];
+struct alignas(RTE_CACHE_LINE_SIZE) Runs {
+	std::atomic<uint32_t> phase{0};
+	std::atomic<uint32_t> n[2];
+};
+/* A line of its own: dslab_quiescent()'s idle path reads its neighbours. */
+Runs g_runs;
 /* Runs under way on this thread: it must not answer a barrier from inside
  * one (a kfree_rcu in it reaches service()), as the rest of the list would
  * then be done after the barrier went on. */
 __thread uint32_t t_runs;
-
-namespace {
-
-constexpr uintptr_t kRcuTag = 1;
-
-/* A pointer a nolock call could not place: reported at a safe point
- * (logging is not async-signal-safe). */
-std::atomic<const void *> g_bad_ptr{nullptr};
-
 /* A barrier is under way: lcores leave the shared list to it (an lcore
  * that answered the barrier already would put its entries into its own
  * sheaves and batches, which the barrier no longer looks at). */
@@ -221,6 +224,13 @@ void deferred_run(unsigned lc)
 	report_bad();
 }
 
+void deferred_run_once(unsigned lc)
+{
+	uintptr_t w = list_of(lc)->exchange(0, std::memory_order_seq_cst);
+	if (w != 0)
+		run_list(w, lc);
+}
+
 void deferred_run_all()
 {
 	BusyScope busy;
@@ -244,10 +254,10 @@ bool deferred_barrier_on() { return g_barrier_on.load(std::memory_order_seq_cst)
 void deferred_wait_runs(uint64_t stall_ms)
 {
 	/* Barriers are serialized: one flip at a time. */
-	uint32_t old = g_run_phase.fetch_add(1, std::memory_order_seq_cst) & 1;
+	uint32_t old = g_runs.phase.fetch_add(1, std::memory_order_seq_cst) & 1;
 	const uint64_t hz = rte_get_timer_hz(), start = rte_get_timer_cycles();
 	uint64_t next_warn = start + stall_ms * hz / 1000;
-	while (g_runs[old].load(std::memory_order_seq_cst) != 0) {
+	while (g_runs.n[old].load(std::memory_order_seq_cst) != 0) {
 		uint64_t now = rte_get_timer_cycles();
 		if (now >= next_warn) {
 			DSLAB_LOG(WARNING, "barrier: a run of deferred frees another thread "
@@ -265,13 +275,13 @@ RunScope::RunScope() noexcept
 	/* Counted in the phase read, then the phase read again: a barrier
 	 * that flipped in between may not have seen the count, so count in
 	 * the new phase instead (one flip per barrier: this ends). */
-	uint32_t ph = g_run_phase.load(std::memory_order_seq_cst);
+	uint32_t ph = g_runs.phase.load(std::memory_order_seq_cst);
 	for (;;) {
-		g_runs[ph & 1].fetch_add(1, std::memory_order_seq_cst);
-		uint32_t again = g_run_phase.load(std::memory_order_seq_cst);
+		g_runs.n[ph & 1].fetch_add(1, std::memory_order_seq_cst);
+		uint32_t again = g_runs.phase.load(std::memory_order_seq_cst);
 		if (again == ph)
 			break;
-		g_runs[ph & 1].fetch_sub(1, std::memory_order_release);
+		g_runs.n[ph & 1].fetch_sub(1, std::memory_order_release);
 		ph = again;
 	}
 	phase_ = ph & 1;
@@ -281,7 +291,7 @@ RunScope::RunScope() noexcept
 RunScope::~RunScope()
 {
 	t_runs--;
-	g_runs[phase_].fetch_sub(1, std::memory_order_release);
+	g_runs.n[phase_].fetch_sub(1, std::memory_order_release);
 }
 
 } // namespace dslab

@@ -122,6 +122,9 @@ extern std::atomic<uint64_t> g_bad_count; /* report_bad() has work */
 void deferred_run(unsigned lc);
 /* Barrier: do every lcore's deferred frees and the shared list. */
 void deferred_run_all();
+/* The lcore's own list as it is now, once (busy mark set, in a RunScope):
+ * what is pushed meanwhile waits for the next safe point. */
+void deferred_run_once(unsigned lc);
 /* Barrier (serialized): wait for the runs of lists taken before, naming
  * a long one every stall_ms. */
 void deferred_wait_runs(uint64_t stall_ms);

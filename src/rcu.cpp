@@ -1040,7 +1040,9 @@ extern "C" int dslab_rcu_online(void)
 	uint64_t r = rl.req.load(std::memory_order_seq_cst);
 	if (r != rl.ack.load(std::memory_order_relaxed) || deferred_barrier_on()) {
 		RunScope run;
-		deferred_run(lc);
+		/* Once: a barrier waits for this run, not for pushes made
+		 * meanwhile (a signal handler's), which are newer than it. */
+		deferred_run_once(lc);
 		remote_flush(lc);
 		flush_own(lc, nullptr); /* never the request's cache: may be stale */
 	}
