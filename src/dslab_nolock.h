@@ -108,14 +108,16 @@ void dslab_kfree_rcu_nolock_head(void *obj, struct dslab_rcu_head *head);
 
 /**
  * The deferred-work barrier: when it returns, every free deferred by a
- * *_nolock call, and every remote free batched or in a home ring, issued by
- * a call that returned before the barrier began, is done (a deferred
- * kfree_rcu is handed to kfree_rcu: dslab_rcu_barrier() also waits for its
- * grace period). Serialized with the rcu barriers; the lcores online in
- * dslab's QSBR variable are asked to do their own batches (others' deferred
- * lists are taken from them, and a list a thread took just before is waited
- * for until its run is over); an lcore that does not answer is named in the
- * log every rcu_stall_ms. dslab_rcu_barrier() and cache destroy include it.
+ * *_nolock call, and every remote free in a home ring or batched by an lcore
+ * online in dslab's QSBR variable (an offline lcore sends its batches at its
+ * next dslab_quiescent() or when it stops), issued by a call that returned
+ * before the barrier began, is done (a deferred kfree_rcu is handed to
+ * kfree_rcu: dslab_rcu_barrier() also waits for its grace period).
+ * Serialized with the rcu barriers; the lcores online in dslab's QSBR
+ * variable are asked to do their own batches (others' deferred lists are
+ * taken from them, and a list a thread took just before is waited for until
+ * its run is over); an lcore that does not answer is named in the log every
+ * rcu_stall_ms. dslab_rcu_barrier() and cache destroy include it.
  * Thread safety: any thread but a signal handler; not inside a read-side
  * section.
  */
