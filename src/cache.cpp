@@ -107,7 +107,12 @@ void free_cache(dslab_cache_impl *c)
 void lcore_uninit(unsigned lcore_id, void *)
 {
 	/* A registered thread leaves (or EAL cleans up): its sheaves go back,
-	 * its deferred frees are done, its remote batches sent. */
+	 * its deferred frees are done, its remote batches sent. Marked busy
+	 * throughout (on the leaving thread itself, under
+	 * rte_thread_unregister()): a signal handler's nolock call must not
+	 * use the sheaves being flushed; it defers, and a barrier or fini
+	 * does those. */
+	BusyMark busy;
 	rcu_lcore_gone(lcore_id);
 	deferred_run(lcore_id);
 	remote_flush(lcore_id);
