@@ -58,20 +58,11 @@ std::atomic<const void *> g_bad_ptr{nullptr};
  * Lists taken whole and being run, by any thread (RunScope). A barrier
  * empties every list, but a list its owner (or another thread) took just
  * before is still being run: the barrier waits for those runs
- * (deferred_wait_runs). Runs count in one of two phases, as in SRCU: the
- * barrier flips the phase and waits for the old one, which holds every run
- * that took a list before the barrier's own exchanges (the phase is read,
- * the run counted, the phase checked again and the list exchanged in that
- * order, all sequentially consistent, so that a barrier whose exchange
- * found a list taken sees its run counted); runs that begin later count in
- * the new one and cannot starve it.
+ * (deferred_wait_runs), counted in two phases (PhaseCount: a run that
+ * exchanged a list before the barrier's own exchange is in the phase the
+ * barrier waits for; runs that begin later cannot starve it).
  */
-struct alignas(RTE_CACHE_LINE_SIZE) Runs {
-	std::atomic<uint32_t> phase{0};
-	std::atomic<uint32_t> n[2];
-};
-/* A line of its own: dslab_quiescent()'s idle path reads its neighbours. */
-Runs g_runs;
+PhaseCount g_runs;
 /* Runs under way on this thread: it must not answer a barrier from inside
  * one (a kfree_rcu in it reaches service()), as the rest of the list would
  * then be done after the barrier went on. */
@@ -253,45 +244,17 @@ bool deferred_barrier_on() { return g_barrier_on.load(std::memory_order_seq_cst)
 
 void deferred_wait_runs(uint64_t stall_ms)
 {
-	/* Barriers are serialized: one flip at a time. */
-	uint32_t old = g_runs.phase.fetch_add(1, std::memory_order_seq_cst) & 1;
-	const uint64_t hz = rte_get_timer_hz(), start = rte_get_timer_cycles();
-	uint64_t next_warn = start + stall_ms * hz / 1000;
-	while (g_runs.n[old].load(std::memory_order_seq_cst) != 0) {
-		uint64_t now = rte_get_timer_cycles();
-		if (now >= next_warn) {
-			DSLAB_LOG(WARNING, "barrier: a run of deferred frees another thread "
-				  "took has lasted %" PRIu64 " ms", (now - start) * 1000 / hz);
-			next_warn = now + stall_ms * hz / 1000;
-		}
-		sched_yield();
-	}
+	g_runs.flip_and_wait(stall_ms, "a run of deferred frees another thread took");
 }
 
 bool deferred_running_here() { return t_runs != 0; }
 
-RunScope::RunScope() noexcept
-{
-	/* Counted in the phase read, then the phase read again: a barrier
-	 * that flipped in between may not have seen the count, so count in
-	 * the new phase instead (one flip per barrier: this ends). */
-	uint32_t ph = g_runs.phase.load(std::memory_order_seq_cst);
-	for (;;) {
-		g_runs.n[ph & 1].fetch_add(1, std::memory_order_seq_cst);
-		uint32_t again = g_runs.phase.load(std::memory_order_seq_cst);
-		if (again == ph)
-			break;
-		g_runs.n[ph & 1].fetch_sub(1, std::memory_order_release);
-		ph = again;
-	}
-	phase_ = ph & 1;
-	t_runs++;
-}
+RunScope::RunScope() noexcept : phase_(g_runs.enter()) { t_runs++; }
 
 RunScope::~RunScope()
 {
 	t_runs--;
-	g_runs.n[phase_].fetch_sub(1, std::memory_order_release);
+	g_runs.exit(phase_);
 }
 
 } // namespace dslab

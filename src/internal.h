@@ -31,6 +31,7 @@
 
 #include <sched.h>
 
+#include <rte_cycles.h>
 #include <rte_debug.h>
 #include <rte_errno.h>
 #include <rte_log.h>
@@ -84,6 +85,53 @@ public:
 private:
 	static void yield() noexcept { sched_yield(); }
 	std::atomic<bool> locked_{false};
+};
+
+/*
+ * Operations under way, counted in one of two phases (as SRCU counts its
+ * readers): a waiter (one at a time: the barriers, serialized) flips the
+ * phase and waits for the old phase's count to drain, so operations that
+ * begin after the flip cannot starve it. enter() counts in the phase it
+ * read, then reads the phase again and moves to the new one if a flip came
+ * in between (it may not have seen the count); all sequentially
+ * consistent, so that an operation whose first access to shared state
+ * (a list exchange, a ring dequeue) precedes a waiter's own access to it
+ * is counted in the phase that waiter waits for. On a line of its own.
+ */
+struct alignas(RTE_CACHE_LINE_SIZE) PhaseCount {
+	std::atomic<uint32_t> phase{0};
+	std::atomic<uint32_t> n[2];
+
+	uint32_t enter() noexcept
+	{
+		uint32_t ph = phase.load(std::memory_order_seq_cst);
+		for (;;) {
+			n[ph & 1].fetch_add(1, std::memory_order_seq_cst);
+			uint32_t again = phase.load(std::memory_order_seq_cst);
+			if (again == ph)
+				return ph & 1;
+			n[ph & 1].fetch_sub(1, std::memory_order_release);
+			ph = again;
+		}
+	}
+	void exit(uint32_t i) noexcept { n[i].fetch_sub(1, std::memory_order_release); }
+	/* Flip, then wait for the old phase; names the wait (what) in the log
+	 * every stall_ms. */
+	void flip_and_wait(uint64_t stall_ms, const char *what)
+	{
+		const uint32_t old = phase.fetch_add(1, std::memory_order_seq_cst) & 1;
+		const uint64_t hz = rte_get_timer_hz(), start = rte_get_timer_cycles();
+		uint64_t next_warn = start + stall_ms * hz / 1000;
+		while (n[old].load(std::memory_order_seq_cst) != 0) {
+			uint64_t now = rte_get_timer_cycles();
+			if (now >= next_warn) {
+				DSLAB_LOG(WARNING, "barrier: %s has lasted %" PRIu64 " ms", what,
+					  (now - start) * 1000 / hz);
+				next_warn = now + stall_ms * hz / 1000;
+			}
+			sched_yield();
+		}
+	}
 };
 
 template <class L> class Guard {
@@ -476,13 +524,15 @@ bool remote_send_rcu(unsigned lc, uintptr_t tag, dslab_rcu_head *head, bool may_
 void remote_flush(unsigned lc);
 /* Take up to max objects home from the socket's ring into its slabs. */
 unsigned remote_drain(int socket, unsigned lc, unsigned max);
+/* Take home what every ring holds now (barriers, fini). */
 void remote_drain_all(unsigned lc);
 bool remote_waiting(int socket);
 /* Lcore lc (an lcore id) has no partly filled batch and its socket's ring
  * is empty: a hint, for dslab_quiescent()'s idle path. */
 bool remote_idle(unsigned lc);
-/* Barrier: wait for drains that dequeued objects and still place them. */
-void remote_drain_wait();
+/* Barrier: wait for drains that dequeued objects and still place them,
+ * naming a long one every stall_ms. */
+void remote_drain_wait(uint64_t stall_ms);
 void rcu_barrier_on(dslab_cache_impl *c);
 int destroy_async(dslab_cache_impl *c);
 

@@ -788,7 +788,7 @@ void barrier(dslab_cache_impl *want, bool rcu = true)
 	if (self < RTE_MAX_LCORE)
 		remote_flush(self);
 	remote_drain_all(self);
-	remote_drain_wait();
+	remote_drain_wait(g_stall_ms);
 	if (caller_online(self))
 		flush_own(self, want);
 	if (!rcu)
@@ -959,7 +959,7 @@ void rcu_free_verified(void *obj, dslab_rcu_head *head)
  *    before it answers (service()); an lcore going offline does the same
  *    before clearing online_pub; B takes the remaining deferred lists
  *    itself. So E is in a ring or dequeued before B drains the rings.
- *  - B then drains every ring and waits for drains under way (g_draining):
+ *  - B then drains every ring and waits for drains under way (g_drains):
  *    whoever took E has put it in the fallback before B takes the fallback
  *    batches, which B's token covers.
  * (An earlier version put E into the home lcore's rcu sheaf when no barrier

@@ -21,6 +21,11 @@
  * Objects in a batch or a ring are outside the slabs (Node::inuse), so a
  * destroy that finds some reports them as in use and keeps the memory (the
  * late arrivals then land in kept slabs), never frees it under them.
+ * Known gap: the batch of an lcore that is not online in dslab's QSBR (no
+ * barrier asks it) can be sent while a destroy is reaping, after the
+ * destroy's barrier: its arrival in the slabs races the reap. Hence the rule
+ * in dslab_cache_destroy()'s documentation (such an lcore calls
+ * dslab_quiescent() after its last free to the cache).
  *
  * Batches (struct dslab_remote_lcore, dslab_pcs.h): the inline free appends
  * to them (and counts in pcs.free_remote_ring); dslab_free_other_() fills
@@ -97,10 +102,11 @@ inline bool batch_holds(unsigned lc, int socket)
 }
 
 /* Drains between their dequeue and the objects' arrival in a sheaf or
- * slab: a barrier waits for them (R6 on decrement, A6 in the barrier), so
- * that no lcore still holds a destroyed cache's object, nor touches its
- * sheaves, once the barrier returns. */
-std::atomic<uint32_t> g_draining{0};
+ * slab: a barrier waits for them, so that no lcore still holds a destroyed
+ * cache's object, nor touches its sheaves, once the barrier returns. Two
+ * phases (PhaseCount): home lcores draining all the time cannot starve the
+ * barrier. */
+PhaseCount g_drains;
 
 /* A ring entry with bit 0 set is a struct dslab_rcu_head * of a
  * kfree_rcu_nolock whose grace period has not started (head->obj names the
@@ -328,10 +334,9 @@ void remote_flush(unsigned lc)
 			send(lc, g_ring_socket[i]);
 }
 
-void remote_drain_wait()
+void remote_drain_wait(uint64_t stall_ms)
 {
-	while (g_draining.load(std::memory_order_acquire) != 0) /* A6 */
-		sched_yield();
+	g_drains.flip_and_wait(stall_ms, "a drain of a home ring");
 }
 
 bool remote_waiting(int socket)
@@ -339,8 +344,8 @@ bool remote_waiting(int socket)
 	rte_ring *r = g_ring[socket];
 	/* rte_ring_empty() with atomic loads: a hint, checked again by the
 	 * dequeue. */
-	return r != nullptr && __atomic_load_n(&r->prod.tail, __ATOMIC_RELAXED) !=
-				       __atomic_load_n(&r->cons.tail, __ATOMIC_RELAXED);
+	return r != nullptr && __atomic_load_n(&r->prod.tail, __ATOMIC_ACQUIRE) !=
+				       __atomic_load_n(&r->cons.tail, __ATOMIC_ACQUIRE);
 }
 
 bool remote_idle(unsigned lc)
@@ -358,7 +363,7 @@ unsigned remote_drain(int socket, unsigned lc, unsigned max)
 		return 0;
 	void *objs[kDrainBurst];
 	unsigned done = 0;
-	g_draining.fetch_add(1, std::memory_order_acq_rel);
+	const uint32_t phase = g_drains.enter();
 	while (done < max) {
 		unsigned n = rte_ring_dequeue_burst(r, objs, RTE_MIN(kDrainBurst, max - done), nullptr);
 		if (n == 0)
@@ -369,14 +374,18 @@ unsigned remote_drain(int socket, unsigned lc, unsigned max)
 			to_slabs(objs, n, lc, STAT_remote_ring_drained);
 		done += n;
 	}
-	g_draining.fetch_sub(1, std::memory_order_release); /* R6 */
+	g_drains.exit(phase);
 	return done;
 }
 
 void remote_drain_all(unsigned lc)
 {
+	/* What each ring holds now: all a barrier needs (the lcores it asked
+	 * sent their batches before answering), and a bound under senders
+	 * that keep refilling it. */
 	for (int s = 0; s < RTE_MAX_NUMA_NODES; s++)
-		remote_drain(s, lc, UINT32_MAX);
+		if (g_ring[s] != nullptr)
+			remote_drain(s, lc, rte_ring_count(g_ring[s]));
 }
 
 } // namespace dslab
