@@ -116,9 +116,14 @@ void lcore_uninit(unsigned lcore_id, void *)
 	rcu_lcore_gone(lcore_id);
 	deferred_run(lcore_id);
 	remote_flush(lcore_id);
-	std::lock_guard<std::mutex> g(g_registry);
-	for (dslab_cache_impl *c = g_first; c != nullptr; c = c->next)
-		pcs_flush(c, lcore_id);
+	{
+		std::lock_guard<std::mutex> g(g_registry);
+		for (dslab_cache_impl *c = g_first; c != nullptr; c = c->next)
+			pcs_flush(c, lcore_id);
+	}
+	/* What handlers deferred meanwhile: to the shared list, which every
+	 * lcore's dslab_quiescent() runs (this lcore id may not come back). */
+	deferred_hand_to_shared(lcore_id);
 }
 
 } // namespace

@@ -236,6 +236,20 @@ void deferred_run_all()
 	report_bad();
 }
 
+void deferred_hand_to_shared(unsigned lc)
+{
+	uintptr_t w = list_of(lc)->exchange(0, std::memory_order_seq_cst);
+	while (w != 0) {
+		void *link = (w & kRcuTag) ? static_cast<void *>(&reinterpret_cast<dslab_rcu_head *>(
+						  w & ~kRcuTag)->next)
+					  : reinterpret_cast<void *>(w);
+		uintptr_t next;
+		memcpy(&next, link, sizeof(next));
+		push(RTE_MAX_LCORE, w, link);
+		w = next;
+	}
+}
+
 void deferred_barrier_begin() { g_barrier_on.store(true, std::memory_order_seq_cst); }
 
 void deferred_barrier_end() { g_barrier_on.store(false, std::memory_order_release); }

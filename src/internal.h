@@ -170,6 +170,9 @@ extern std::atomic<uint64_t> g_bad_count; /* report_bad() has work */
 void deferred_run(unsigned lc);
 /* Barrier: do every lcore's deferred frees and the shared list. */
 void deferred_run_all();
+/* Move the lcore's list to the shared one (an lcore leaving: any lcore's
+ * dslab_quiescent() runs the shared list). */
+void deferred_hand_to_shared(unsigned lc);
 /* The lcore's own list as it is now, once (busy mark set, in a RunScope):
  * what is pushed meanwhile waits for the next safe point. */
 void deferred_run_once(unsigned lc);
