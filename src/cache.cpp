@@ -431,8 +431,12 @@ extern "C" size_t dslab_cache_shrink(struct dslab_cache *cache)
 {
 	dslab::BusyScope busy;
 	/* A safe point first: frees nolock calls deferred give back their
-	 * slabs too. */
-	dslab::deferred_poll(rte_lcore_id());
+	 * slabs too, those of threads with no lcore id included (the shared
+	 * list, as dslab_quiescent() runs it). */
+	const unsigned lc = rte_lcore_id();
+	dslab::deferred_poll(lc);
+	if (lc < RTE_MAX_LCORE)
+		dslab::deferred_poll(RTE_MAX_LCORE);
 	if (!valid_cache(cache)) {
 		rte_errno = EINVAL;
 		return 0;
@@ -444,7 +448,6 @@ extern "C" size_t dslab_cache_shrink(struct dslab_cache *cache)
 	for (int s = 0; s < RTE_MAX_NUMA_NODES; s++)
 		if (c->node[s] != nullptr)
 			before += node_released(c, s);
-	unsigned lc = rte_lcore_id();
 	if (lc < RTE_MAX_LCORE)
 		pcs_flush(c, lc);
 	for (int s = 0; s < RTE_MAX_NUMA_NODES; s++) {
