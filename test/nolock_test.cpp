@@ -1496,7 +1496,16 @@ template <class F> uint64_t pending_after_barrier(F &body, std::atomic<int> &pha
 		EXPECT_EQ(rte_eal_remote_launch([](void *a) { return (*static_cast<F *>(a))(); },
 						&body, lc),
 			  0);
-	wait_for(phase, 2);
+	/* A body that failed before counting ends at once: no hang. */
+	auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+	while (phase.load() < 2 && std::chrono::steady_clock::now() < until)
+		std::this_thread::yield();
+	if (phase.load() < 2) {
+		ADD_FAILURE() << "the lcores did not get ready";
+		phase.store(4);
+		rte_eal_mp_wait_lcore();
+		return 0;
+	}
 	phase.store(3);
 	dslab_rcu_barrier();
 	const uint64_t pending = stats_of(kmalloc64()).objects_pending_rcu;
@@ -1518,15 +1527,21 @@ TEST(Barrier, AnLcoreAnswersOnlyAfterItsDeferredRun)
 	dslab_cache *k = kmalloc64();
 	std::atomic<int> phase{0};
 	struct dslab_cache_stats s0 = stats_of(k);
+	constexpr int kFailed = 9; /* the body's set-up failed: no hang */
 	auto body = [&]() -> int {
-		if (dslab_rcu_online() != 0)
+		if (dslab_rcu_online() != 0) {
+			phase.store(kFailed);
 			return -1;
+		}
 		std::vector<void *> plain;
 		for (unsigned i = 0; i < kPlain; i++)
 			plain.push_back(dslab_kmalloc(64, 0));
 		auto *rcu = static_cast<RcuObj64 *>(dslab_kmalloc(sizeof(RcuObj64), 0));
-		if (rcu == nullptr || std::count(plain.begin(), plain.end(), nullptr) != 0)
+		if (rcu == nullptr || std::count(plain.begin(), plain.end(), nullptr) != 0) {
+			dslab_rcu_offline();
+			phase.store(kFailed);
 			return -2;
+		}
 		/* Deferred: the lcore's busy mark, set by hand (white box, as
 		 * in BarriersTakeABusyLcoresDeferredFrees). */
 		__atomic_store_n(&dslab_busy_, 1, __ATOMIC_RELAXED);
@@ -1546,6 +1561,10 @@ TEST(Barrier, AnLcoreAnswersOnlyAfterItsDeferredRun)
 	ASSERT_EQ(rte_eal_remote_launch([](void *a) { return (*static_cast<decltype(body) *>(a))(); },
 				       &body, 1), 0);
 	wait_for(phase, 1);
+	if (phase.load() == kFailed) {
+		EXPECT_EQ(rte_eal_wait_lcore(1), 0) << "set-up on lcore 1";
+		return;
+	}
 	EXPECT_EQ(delta(stats_of(k), s0).objects_deferred, kPlain + 1);
 	phase.store(2);
 	dslab_deferred_barrier();
