@@ -110,8 +110,8 @@ void lcore_uninit(unsigned lcore_id, void *)
 	 * its deferred frees are done, its remote batches sent. Marked busy
 	 * throughout (on the leaving thread itself, under
 	 * rte_thread_unregister()): a signal handler's nolock call must not
-	 * use the sheaves being flushed; it defers, and a barrier or fini
-	 * does those. */
+	 * use the sheaves being flushed; it defers (to the shared list,
+	 * below). */
 	BusyMark busy;
 	rcu_lcore_gone(lcore_id);
 	deferred_run(lcore_id);
