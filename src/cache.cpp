@@ -248,6 +248,9 @@ dslab_cache_impl *g_leaked;
 
 void cache_reap(dslab_cache_impl *c)
 {
+	/* Remote frees of lcores no barrier asked may still come home
+	 * (remote.cpp, late arrivals): they go to the slabs from here on. */
+	remote_reap_begin(c, rcu_stall_ms());
 	for (unsigned lc = 0; lc < RTE_MAX_LCORE; lc++)
 		pcs_flush(c, lc);
 	uint64_t leaked = 0;
@@ -268,6 +271,9 @@ void cache_reap(dslab_cache_impl *c)
 		g_leaked = c;
 		return;
 	}
+	/* A drain that brought the last object home may still count it in
+	 * c's stats. */
+	remote_drain_wait(rcu_stall_ms());
 	free_cache(c);
 }
 

@@ -28,6 +28,7 @@
 #include <cstddef>
 #include <cinttypes>
 #include <cstdint>
+#include <mutex>
 
 #include <sched.h>
 
@@ -101,6 +102,7 @@ private:
 struct alignas(RTE_CACHE_LINE_SIZE) PhaseCount {
 	std::atomic<uint32_t> phase{0};
 	std::atomic<uint32_t> n[2];
+	std::mutex flips; /* flippers only */
 
 	uint32_t enter() noexcept
 	{
@@ -116,9 +118,12 @@ struct alignas(RTE_CACHE_LINE_SIZE) PhaseCount {
 	}
 	void exit(uint32_t i) noexcept { n[i].fetch_sub(1, std::memory_order_release); }
 	/* Flip, then wait for the old phase; names the wait (what) in the log
-	 * every stall_ms. */
+	 * every stall_ms. One flipper at a time: a second flip while the first
+	 * waits would move new entrants into the phase the first waits for,
+	 * and leave the second waiting for the wrong one. */
 	void flip_and_wait(uint64_t stall_ms, const char *what)
 	{
+		std::lock_guard<std::mutex> one(flips);
 		const uint32_t old = phase.fetch_add(1, std::memory_order_seq_cst) & 1;
 		const uint64_t hz = rte_get_timer_hz(), start = rte_get_timer_cycles();
 		uint64_t next_warn = start + stall_ms * hz / 1000;
@@ -377,6 +382,8 @@ struct dslab_cache_impl {
 	dslab::Node *node[RTE_MAX_NUMA_NODES];
 	dslab::Barn *barn[RTE_MAX_NUMA_NODES];
 	dslab::LcoreStats *stats; /* [RTE_MAX_LCORE + 1] */
+	bool dying;              /* reap under way (atomic): remote drains put
+				    its objects into slabs, not sheaves */
 };
 
 namespace dslab {
@@ -503,6 +510,8 @@ void rcu_lcore_gone(unsigned lc);
 void rcu_pcs_gone(dslab_cache_impl *c, unsigned lc);
 bool cache_rcu_busy(dslab_cache_impl *c);
 bool rcu_caller_online();
+/* dslab_config.rcu_stall_ms: how often long waits log. */
+uint64_t rcu_stall_ms();
 /* kfree_rcu of an object already verified (a deferred kfree_rcu_nolock). */
 void rcu_free_verified(void *obj, dslab_rcu_head *head);
 /* dslab_deferred_barrier(): the rcu barrier's hand-over, no grace period. */
@@ -536,6 +545,10 @@ bool remote_idle(unsigned lc);
 /* Barrier: wait for drains that dequeued objects and still place them,
  * naming a long one every stall_ms. */
 void remote_drain_wait(uint64_t stall_ms);
+/* A reap of cache c begins (cache_reap()): from the return on, no drain
+ * puts c's objects into sheaves (they go to c's slabs), so the reap owns
+ * c's sheaves. Late arrivals: remote.cpp. */
+void remote_reap_begin(dslab_cache_impl *c, uint64_t stall_ms);
 void rcu_barrier_on(dslab_cache_impl *c);
 int destroy_async(dslab_cache_impl *c);
 

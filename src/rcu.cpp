@@ -926,6 +926,8 @@ bool cache_rcu_busy(dslab_cache_impl *c)
 
 bool rcu_caller_online() { return caller_online(rte_lcore_id()); }
 
+uint64_t rcu_stall_ms() { return g_stall_ms; }
+
 int destroy_async(dslab_cache_impl *c)
 {
 	std::lock_guard<std::mutex> lk(g_reap_mu);

@@ -21,11 +21,21 @@
  * Objects in a batch or a ring are outside the slabs (Node::inuse), so a
  * destroy that finds some reports them as in use and keeps the memory (the
  * late arrivals then land in kept slabs), never frees it under them.
- * Known gap: the batch of an lcore that is not online in dslab's QSBR (no
- * barrier asks it) can be sent while a destroy is reaping, after the
- * destroy's barrier: its arrival in the slabs races the reap. Hence the rule
- * in dslab_cache_destroy()'s documentation (such an lcore calls
- * dslab_quiescent() after its last free to the cache).
+ *
+ * Late arrivals: the batch of an lcore that is not online in dslab's QSBR
+ * (no barrier asks it) can be sent, and drained, while a destroy reaps the
+ * cache after its barrier. The reap owns the cache's sheaves and stats, so:
+ *  - sends that go to the slabs count in g_drains as drains do;
+ *  - remote_reap_begin() marks the cache dying, then waits for the drains
+ *    that may not have seen the mark: later ones put its objects into its
+ *    slabs (to_home()), never into the sheaves the reap flushes;
+ *  - node_destroy() reads the node under its lock, so an object lands
+ *    either before (counted home) or after (counted in use: the memory is
+ *    kept, the arrival lands in it);
+ *  - a reap that frees the cache first waits once more, for a drain or send
+ *    still counting the cache's last object in its stats.
+ * A destroy still reports such objects as leaked (they were not home when
+ * it looked): hence the rule in dslab_cache_destroy()'s documentation.
  *
  * Batches (struct dslab_remote_lcore, dslab_pcs.h): the inline free appends
  * to them (and counts in pcs.free_remote_ring); dslab_free_other_() fills
@@ -208,8 +218,11 @@ void send(unsigned lc, int socket, bool full = false)
 		prefetch_next_batch(g_ring[socket]);
 		return;
 	}
-	/* Ring full: the slabs, under their lock; nothing waits for a drain. */
+	/* Ring full: the slabs, under their lock; nothing waits for a drain.
+	 * Counted as a drain: a reap waits for it (late arrivals, above). */
+	const uint32_t phase = g_drains.enter();
 	to_slabs(objs, n, lc, STAT_remote_ring_full);
+	g_drains.exit(phase);
 }
 
 /* Objects of the calling lcore's socket, home: into its sheaves (where
@@ -229,7 +242,8 @@ void to_home(void *const *objs, unsigned n, unsigned lc)
 		 * chunk back, descriptor and all. */
 		Chunk *ch = pm_chunk(objs[i]);
 		dslab_cache_impl *c = ch->impl;
-		if (!pcs_take_home(c, lc, objs[i]))
+		/* A cache being reaped: its slabs (remote_reap_begin()). */
+		if (__atomic_load_n(&c->dying, __ATOMIC_RELAXED) || !pcs_take_home(c, lc, objs[i]))
 			node_free(c, ch->socket, 1, &objs[i]);
 		stat_add(c, lc, STAT_remote_ring_drained, 1);
 	}
@@ -336,6 +350,14 @@ void remote_flush(unsigned lc)
 
 void remote_drain_wait(uint64_t stall_ms)
 {
+	g_drains.flip_and_wait(stall_ms, "a drain of a home ring");
+}
+
+void remote_reap_begin(dslab_cache_impl *c, uint64_t stall_ms)
+{
+	/* A drain that enters after the flip reads the phase it stored
+	 * (acquire), so it sees the mark; those before it are waited for. */
+	__atomic_store_n(&c->dying, true, __ATOMIC_RELAXED);
 	g_drains.flip_and_wait(stall_ms, "a drain of a home ring");
 }
 

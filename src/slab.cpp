@@ -371,23 +371,31 @@ void node_shrink(dslab_cache_impl *c, int socket)
 uint64_t node_destroy(dslab_cache_impl *c, int socket)
 {
 	Node *nd = c->node[socket];
-	uint64_t leaked = nd->inuse;
+	Chunk *idle = nullptr;
+	uint64_t leaked, busy = 0;
 
-	if (leaked != 0) {
-		uint64_t busy = 0;
-		for (Chunk *ch = nd->chunks; ch != nullptr; ch = ch->next)
-			for (uint32_t i = 0; i < ch->carved_slabs; i++)
-				busy += ch->slabs[i].inuse != 0;
+	{
+		/* Locked: a late remote free may land meanwhile (remote.cpp). */
+		Guard<SpinLock> g(nd->lock);
+		leaked = nd->inuse;
+		for (Chunk *ch = nd->chunks, *next; ch != nullptr; ch = next) {
+			next = ch->next;
+			if (ch->busy_slabs != 0) {
+				busy += ch->busy_slabs;
+				continue;
+			}
+			chunk_unlink(nd, ch);
+			ch->next = idle;
+			idle = ch;
+		}
+	}
+	if (leaked != 0)
 		DSLAB_LOG(ERR, "cache %s: %" PRIu64 " objects leaked in %" PRIu64
 			  " slabs on socket %d; their memory is kept",
 			  c->name, leaked, busy, socket);
-	}
-	for (Chunk *ch = nd->chunks, *next; ch != nullptr; ch = next) {
+	for (Chunk *ch = idle, *next; ch != nullptr; ch = next) {
 		next = ch->next;
-		if (ch->busy_slabs == 0) {
-			chunk_unlink(nd, ch);
-			chunk_release(ch);
-		}
+		chunk_release(ch);
 	}
 	if (leaked == 0)
 		delete nd;
