@@ -963,12 +963,19 @@ TEST(Remote, RingBatchesGoHomeFourSockets)
 	}
 }
 
-TEST(Remote, FullRingLosesNothing)
+/* Ring mode with home rings of 32 slots: they hold 31, so a full batch
+ * never fits and goes to the slabs. */
+dslab_config tiny_rings()
 {
 	dslab_config cfg{};
 	cfg.remote_free = DSLAB_REMOTE_RING;
-	cfg.remote_ring_size = 32; /* holds 31: no batch ever fits */
-	Reinit re(cfg);
+	cfg.remote_ring_size = 32;
+	return cfg;
+}
+
+TEST(Remote, FullRingLosesNothing)
+{
+	Reinit re(tiny_rings());
 	ASSERT_TRUE(re.ok);
 	{
 		CachePtr cp = make_cache("rm_full", 64, 32, 4, 4);
@@ -1529,10 +1536,7 @@ TEST(Remote, ABatchSentWhileADestroyReapsLandsSafely)
 
 TEST(Remote, ABatchSentToTheSlabsWhileADestroyReapsLandsSafely)
 {
-	dslab_config cfg{};
-	cfg.remote_free = DSLAB_REMOTE_RING;
-	cfg.remote_ring_size = 32; /* holds 31: no batch ever fits */
-	Reinit re(cfg);
+	Reinit re(tiny_rings());
 	ASSERT_TRUE(re.ok);
 	late_batch_rounds();
 }
