@@ -20,8 +20,11 @@
  *   1. registry_lock (cache.cpp; pthread mutex; create/destroy/walk/telemetry)
  *   2. Barn::lock    (spin lock; sheaf lists only, no allocation under it)
  *   3. Node::lock    (spin lock; slabs and chunks of one cache on one socket)
+ * PhaseCount::flips (a mutex, below) is taken with none of those held (a
+ * barrier holds only its own g_barrier, rcu.cpp).
  * A pcs is never locked: only its lcore writes it, except in destroy, fini
- * and the lcore uninit callback, which run when its lcore cannot.
+ * and the lcore uninit callback, which run when its lcore cannot (a remote
+ * drain leaves the sheaves of a cache being reaped alone: remote.cpp).
  */
 
 #include <atomic>
@@ -90,7 +93,7 @@ private:
 
 /*
  * Operations under way, counted in one of two phases (as SRCU counts its
- * readers): a waiter (one at a time: the barriers, serialized) flips the
+ * readers): a waiter (barriers, a cache's reap; one at a time) flips the
  * phase and waits for the old phase's count to drain, so operations that
  * begin after the flip cannot starve it. enter() counts in the phase it
  * read, then reads the phase again and moves to the new one if a flip came
@@ -130,7 +133,7 @@ struct alignas(RTE_CACHE_LINE_SIZE) PhaseCount {
 		while (n[old].load(std::memory_order_seq_cst) != 0) {
 			uint64_t now = rte_get_timer_cycles();
 			if (now >= next_warn) {
-				DSLAB_LOG(WARNING, "barrier: %s has lasted %" PRIu64 " ms", what,
+				DSLAB_LOG(WARNING, "%s has lasted %" PRIu64 " ms", what,
 					  (now - start) * 1000 / hz);
 				next_warn = now + stall_ms * hz / 1000;
 			}

@@ -287,7 +287,9 @@ bool pcs_ready(dslab_cache_impl *c, dslab_pcs *p, unsigned lc)
 {
 	if (likely(p->capacity != 0))
 		return true;
-	if (c->capacity == 0)
+	/* A cache being reaped, or kept with leaked objects: no new sheaves,
+	 * which nobody would flush; a late free goes to the slabs. */
+	if (c->capacity == 0 || __atomic_load_n(&c->dying, __ATOMIC_RELAXED))
 		return false;
 	int socket = topo_lcore_socket(lc);
 	dslab_sheaf *m = sheaf_alloc(c, lc, socket, c->capacity);

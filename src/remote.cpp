@@ -112,10 +112,11 @@ inline bool batch_holds(unsigned lc, int socket)
 }
 
 /* Drains between their dequeue and the objects' arrival in a sheaf or
- * slab: a barrier waits for them, so that no lcore still holds a destroyed
- * cache's object, nor touches its sheaves, once the barrier returns. Two
- * phases (PhaseCount): home lcores draining all the time cannot starve the
- * barrier. */
+ * slab, and sends into the slabs: a barrier waits for them, so that no
+ * lcore still holds a destroyed cache's object, nor touches its sheaves,
+ * once the barrier returns; a reap waits for them too (late arrivals,
+ * above). Two phases (PhaseCount): home lcores draining all the time cannot
+ * starve the waiter. */
 PhaseCount g_drains;
 
 /* A ring entry with bit 0 set is a struct dslab_rcu_head * of a
@@ -350,7 +351,7 @@ void remote_flush(unsigned lc)
 
 void remote_drain_wait(uint64_t stall_ms)
 {
-	g_drains.flip_and_wait(stall_ms, "a drain of a home ring");
+	g_drains.flip_and_wait(stall_ms, "barrier or cache reap: a drain of a home ring");
 }
 
 void remote_reap_begin(dslab_cache_impl *c, uint64_t stall_ms)
@@ -358,7 +359,7 @@ void remote_reap_begin(dslab_cache_impl *c, uint64_t stall_ms)
 	/* A drain that enters after the flip reads the phase it stored
 	 * (acquire), so it sees the mark; those before it are waited for. */
 	__atomic_store_n(&c->dying, true, __ATOMIC_RELAXED);
-	g_drains.flip_and_wait(stall_ms, "a drain of a home ring");
+	g_drains.flip_and_wait(stall_ms, "cache reap: a drain of a home ring");
 }
 
 bool remote_waiting(int socket)

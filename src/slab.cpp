@@ -397,8 +397,12 @@ uint64_t node_destroy(dslab_cache_impl *c, int socket)
 		next = ch->next;
 		chunk_release(ch);
 	}
-	if (leaked == 0)
+	if (leaked == 0) {
+		/* No object reaches it any more; a kept cache (another socket
+		 * leaked) must not name it. */
+		c->node[socket] = nullptr;
 		delete nd;
+	}
 	return leaked;
 }
 
