@@ -10,9 +10,11 @@
 # Last line: "memcheck: N passed, N failed"; exits non-zero if any failed.
 # valgrind runs one thread at a time; --fair-sched=yes hands the CPU round
 # the threads so that lcores spinning on each other progress. Excluded:
-# Nolock.TimerSignalsIntoTightLoops, which requires timer signals to land
-# inside dslab's slow paths: valgrind delivers them only between its
-# translated blocks, and they never did there.
+# Nolock.TimerSignalsIntoTightLoops and
+# Nolock.SignalsIntoThreadUnregisterLoseNothing, which require timer signals
+# to land inside dslab's slow paths: valgrind delivers them only between its
+# translated blocks (the first never got one there; the second got 9000 of
+# its 20000 signals in its 60 s).
 set -uo pipefail
 dir=${1:?usage: scripts/memcheck.sh BUILD_DIR}
 cd "$(dirname "$0")/.."
@@ -43,7 +45,7 @@ run "soak, ring" "$dir/soak/dslab_soak" --seconds "$secs" --remote ring
 run "soak, direct" "$dir/soak/dslab_soak" --seconds "$secs" --remote direct
 for t in core rcu nolock; do
 	filter=()
-	[ "$t" = nolock ] && filter=(--gtest_filter=-Nolock.TimerSignalsIntoTightLoops)
+	[ "$t" = nolock ] && filter=(--gtest_filter=-Nolock.TimerSignalsIntoTightLoops:Nolock.SignalsIntoThreadUnregisterLoseNothing)
 	run "dslab_${t}_test" "$dir/test/dslab_${t}_test" "${filter[@]}"
 done
 echo "memcheck: $passed passed, $failed failed"

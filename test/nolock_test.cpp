@@ -17,7 +17,8 @@
  *  - a timer signal firing thousands of times into tight alloc/free/kfree_rcu
  *    loops on two lcores (two sockets) whose handler allocates and frees
  *    with the nolock calls: nothing handed out twice, nothing corrupted,
- *    the counts return to where they started;
+ *    the counts return to where they started; such a handler's calls
+ *    landing in rte_thread_unregister() (dslab's lcore callback) lose nothing;
  *  - remote frees by ring batch with 2 and 4 logical sockets: no lcore's
  *    sheaves hold a foreign object, every object comes home, the counts add
  *    up; a full ring loses nothing; a socket with no lcore is served direct;
@@ -851,6 +852,101 @@ TEST(Nolock, TimerSignalsIntoTightLoops)
 	EXPECT_EQ(d.objects_deferred, 0u);
 	EXPECT_EQ(d.objects_pending_rcu, 0u);
 	signal(SIGRTMIN, SIG_DFL);
+}
+
+/* A signal into rte_thread_unregister(): dslab's lcore callback flushes
+ * the leaving thread's sheaves, and a handler's nolock call there must
+ * defer, not use them (it wrote into a sheaf being flushed: objects lost).
+ * A thread registers, allocates and frees kmalloc-64 objects (its sheaves
+ * fill), unregisters, over and over, while a 20 kHz timer's handler
+ * allocates and frees with the nolock calls; every object must come back. */
+struct UnregState {
+	volatile sig_atomic_t armed;
+	void *held[16];
+	unsigned n;
+	uint64_t signals, allocs, frees;
+};
+UnregState g_us;
+
+void on_unregister_timer(int)
+{
+	int saved_errno = errno;
+	int saved_rte = rte_errno;
+	g_us.signals++;
+	if (g_us.armed) {
+		void *o = g_us.n < 16 ? dslab_kmalloc_nolock(64, 0, -1) : nullptr;
+		if (o != nullptr) {
+			g_us.held[g_us.n++] = o;
+			g_us.allocs++;
+		}
+		if (g_us.n > 8 || (o == nullptr && g_us.n > 0)) {
+			dslab_kfree_nolock(g_us.held[--g_us.n]);
+			g_us.frees++;
+		}
+	}
+	rte_errno = saved_rte;
+	errno = saved_errno;
+}
+
+TEST(Nolock, SignalsIntoThreadUnregisterLoseNothing)
+{
+	constexpr uint64_t kSignals = 20000;
+	dslab_cache *k = kmalloc64();
+	struct sigaction sa {};
+	sa.sa_handler = on_unregister_timer;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	ASSERT_EQ(sigaction(SIGRTMIN, &sa, nullptr), 0);
+	g_us = UnregState{};
+	struct dslab_cache_stats s0 = stats_of(k);
+	uint64_t cycles = 0;
+	int failed = 0;
+	std::thread t([&] {
+		timer_t timer;
+		struct sigevent sev {};
+		sev.sigev_notify = SIGEV_THREAD_ID;
+		sev.sigev_signo = SIGRTMIN;
+		sev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+		if (timer_create(CLOCK_MONOTONIC, &sev, &timer) != 0) {
+			failed = 1;
+			return;
+		}
+		struct itimerspec its {};
+		its.it_interval.tv_nsec = 50 * 1000;
+		its.it_value.tv_nsec = 50 * 1000;
+		g_us.armed = 1;
+		timer_settime(timer, 0, &its, nullptr);
+		auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+		while (g_us.signals < kSignals && std::chrono::steady_clock::now() < deadline) {
+			if (rte_thread_register() != 0) {
+				failed = 2;
+				break;
+			}
+			void *b[48];
+			for (void *&p : b)
+				p = dslab_kmalloc(64, 0);
+			for (void *p : b)
+				dslab_kfree(p);
+			rte_thread_unregister();
+			cycles++;
+		}
+		g_us.armed = 0;
+		timer_delete(timer);
+		while (g_us.n > 0)
+			dslab_kfree_nolock(g_us.held[--g_us.n]);
+	});
+	t.join();
+	signal(SIGRTMIN, SIG_DFL);
+	ASSERT_EQ(failed, 0);
+	dslab_deferred_barrier(); /* what the handler deferred */
+	struct dslab_cache_stats d = delta(stats_of(k), s0);
+	printf("%" PRIu64 " register/unregister cycles, %" PRIu64 " signals: %" PRIu64
+	       " kmalloc_nolock, %" PRIu64 " kfree_nolock (%" PRIu64 " deferred)\n",
+	       cycles, g_us.signals, g_us.allocs, g_us.frees, d.free_nolock_deferred);
+	EXPECT_GE(g_us.signals, kSignals);
+	EXPECT_GT(g_us.allocs, 0u);
+	EXPECT_EQ(d.objects_deferred, 0u);
+	EXPECT_EQ(stats_of(k).objects_in_use, s0.objects_in_use) << "objects lost";
 }
 
 /* ---- remote frees by ring ---------------------------------------------- */
