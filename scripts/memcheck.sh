@@ -13,8 +13,8 @@
 # Nolock.TimerSignalsIntoTightLoops and
 # Nolock.SignalsIntoThreadUnregisterLoseNothing, which require timer signals
 # to land inside dslab's slow paths: valgrind delivers them only between its
-# translated blocks (the first never got one there; the second got 9000 of
-# its 20000 signals in its 60 s).
+# translated blocks (the first never got one there; the second would spend
+# its 30 s on a fraction of its signals: 9000 in 60 s).
 set -uo pipefail
 dir=${1:?usage: scripts/memcheck.sh BUILD_DIR}
 cd "$(dirname "$0")/.."
