@@ -261,11 +261,17 @@ uint64_t put_back(dslab_cache_impl *c, Node *nd, unsigned n, void *const *objs, 
 			s->scan = 0;
 			s->carved = 0;
 		}
-		if (--s->inuse == 0 && --ch->busy_slabs == 0 && ++nd->idle_chunks > 1 &&
-		    may_release) {
-			slabs += chunk_unlink(nd, ch);
-			ch->next = *idle;
-			*idle = ch;
+		if (--s->inuse == 0 && --ch->busy_slabs == 0) {
+			/* One idle chunk stays for the next allocation, unless
+			 * none is to come: a cache being reaped, or kept after
+			 * a leak, whose chunks late remote frees empty. */
+			bool give_back = ++nd->idle_chunks > 1 ||
+					 __atomic_load_n(&c->dying, __ATOMIC_RELAXED);
+			if (give_back && may_release) {
+				slabs += chunk_unlink(nd, ch);
+				ch->next = *idle;
+				*idle = ch;
+			}
 		}
 	}
 	nd->inuse -= n;
