@@ -1543,13 +1543,12 @@ TEST(Remote, HomeRingSizes)
  * 32 slots, batches of more than 31 (nearly all) go to the slabs from the
  * sender itself. The races show under ThreadSanitizer (CI runs it); the
  * normal build has not crashed on them.
- * The late objects empty the kept cache's chunk, which goes back: chunks of
- * 4 MiB from DPDK's 512 MiB (test_main.cpp) ran out at the 65th kept cache
- * otherwise (in QEMU's guest, DPDK's hugepages ran out with 2 MiB chunks). */
+ * The late objects empty the kept cache's chunk, which goes back: the 2 MiB
+ * chunks from DPDK's 512 MiB (test_main.cpp) ran out at the 128th kept
+ * cache otherwise (round 252; in QEMU's guest, its hugepages ran out). */
 void late_batch_rounds(dslab_config cfg)
 {
 	cfg.mem_source = DSLAB_MEM_DPDK;
-	cfg.chunk_size = (size_t)4 << 20;
 	Reinit re(cfg);
 	ASSERT_TRUE(re.ok);
 	ASSERT_EQ(dslab_socket_count(), 2u);
