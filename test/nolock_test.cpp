@@ -1552,9 +1552,11 @@ void late_batch_rounds(dslab_config cfg)
 	Reinit re(cfg);
 	ASSERT_TRUE(re.ok);
 	ASSERT_EQ(dslab_socket_count(), 2u);
-	/* Always 2000 (a second under ThreadSanitizer): about half the rounds
-	 * send after the reap looked, fewer without a sanitizer. */
-	const unsigned rounds = 2000;
+	/* 2000 rounds (0.1 s here, 1 s under ThreadSanitizer; about half
+	 * send after the reap looked), or what 10 s give a slow machine
+	 * (QEMU's TCG guest: 40 ms a round), at least 200. */
+	const unsigned rounds = 2000, min_rounds = 200;
+	const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
 	constexpr unsigned kMax = DSLAB_REMOTE_BATCH - 1; /* never a full batch */
 	std::vector<void *> objs;
 	std::atomic<unsigned> round{0}, freed{0}, sent{0};
@@ -1610,7 +1612,9 @@ void late_batch_rounds(dslab_config cfg)
 	unsigned kept = 0, done = 0;
 	{
 		LogCapture log; /* the leak reports */
-		for (unsigned r = 1; r <= rounds && failed.load() == 0; r++) {
+		for (unsigned r = 1; r <= rounds && failed.load() == 0 &&
+				     std::chrono::steady_clock::now() < deadline;
+		     r++) {
 			dslab_cache_args a{};
 			a.sheaf_capacity = 8;
 			dslab_cache *c = dslab_cache_create("rm_late", 64, &a);
@@ -1643,7 +1647,7 @@ void late_batch_rounds(dslab_config cfg)
 	EXPECT_EQ(rte_eal_wait_lcore(1), 0);
 	EXPECT_EQ(rte_eal_wait_lcore(2), 0);
 	EXPECT_EQ(failed.load(), 0);
-	EXPECT_EQ(done, rounds);
+	EXPECT_GE(done, min_rounds);
 	dslab_deferred_barrier();
 	/* Not asserted (timing): how many sends came after the reap looked. */
 	printf("%u rounds: %u destroys found late objects (cache kept)\n", done, kept);
