@@ -704,6 +704,31 @@ struct LoopResult {
 };
 LoopResult g_loop[RTE_MAX_LCORE];
 
+/* Make fn SIGRTMIN's handler. */
+bool set_timer_handler(void (*fn)(int))
+{
+	struct sigaction sa {};
+	sa.sa_handler = fn;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	return sigaction(SIGRTMIN, &sa, nullptr) == 0;
+}
+
+/* Start a 20 kHz SIGRTMIN timer aimed at the calling thread. */
+bool start_thread_timer(timer_t *timer)
+{
+	struct sigevent sev {};
+	sev.sigev_notify = SIGEV_THREAD_ID;
+	sev.sigev_signo = SIGRTMIN;
+	sev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+	if (timer_create(CLOCK_MONOTONIC, &sev, timer) != 0)
+		return false;
+	struct itimerspec its {};
+	its.it_interval.tv_nsec = 50 * 1000;
+	its.it_value.tv_nsec = 50 * 1000;
+	return timer_settime(*timer, 0, &its, nullptr) == 0;
+}
+
 /* A tight loop of regular calls on kmalloc-64 objects while the timer
  * fires into it. */
 int signal_loop(unsigned want_signals)
@@ -716,17 +741,9 @@ int signal_loop(unsigned want_signals)
 		return -1;
 
 	timer_t timer;
-	struct sigevent sev {};
-	sev.sigev_notify = SIGEV_THREAD_ID;
-	sev.sigev_signo = SIGRTMIN;
-	sev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
-	if (timer_create(CLOCK_MONOTONIC, &sev, &timer) != 0)
-		return -2;
-	struct itimerspec its {};
-	its.it_interval.tv_nsec = 50 * 1000; /* 20 kHz */
-	its.it_value.tv_nsec = 50 * 1000;
 	h.armed = 1;
-	timer_settime(timer, 0, &its, nullptr);
+	if (!start_thread_timer(&timer))
+		return -2;
 
 	constexpr unsigned kLive = 256;
 	SigObj *live[kLive] = {};
@@ -808,11 +825,7 @@ TEST(Nolock, TimerSignalsIntoTightLoops)
 {
 	const unsigned want = 3000;
 	dslab_cache *k = kmalloc64();
-	struct sigaction sa {};
-	sa.sa_handler = on_timer;
-	sa.sa_flags = SA_RESTART;
-	sigemptyset(&sa.sa_mask);
-	ASSERT_EQ(sigaction(SIGRTMIN, &sa, nullptr), 0);
+	ASSERT_TRUE(set_timer_handler(on_timer));
 	for (auto &h : g_hs)
 		h = HandlerState{};
 	for (auto &r : g_loop)
@@ -894,30 +907,18 @@ TEST(Nolock, SignalsIntoThreadUnregisterLoseNothing)
 	 * TCG guest): at least 2000. */
 	constexpr uint64_t kSignals = 20000, kMinSignals = 2000;
 	dslab_cache *k = kmalloc64();
-	struct sigaction sa {};
-	sa.sa_handler = on_unregister_timer;
-	sa.sa_flags = SA_RESTART;
-	sigemptyset(&sa.sa_mask);
-	ASSERT_EQ(sigaction(SIGRTMIN, &sa, nullptr), 0);
+	ASSERT_TRUE(set_timer_handler(on_unregister_timer));
 	g_us = UnregState{};
 	struct dslab_cache_stats s0 = stats_of(k);
 	uint64_t cycles = 0;
 	int failed = 0;
 	std::thread t([&] {
 		timer_t timer;
-		struct sigevent sev {};
-		sev.sigev_notify = SIGEV_THREAD_ID;
-		sev.sigev_signo = SIGRTMIN;
-		sev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
-		if (timer_create(CLOCK_MONOTONIC, &sev, &timer) != 0) {
+		g_us.armed = 1;
+		if (!start_thread_timer(&timer)) {
 			failed = 1;
 			return;
 		}
-		struct itimerspec its {};
-		its.it_interval.tv_nsec = 50 * 1000;
-		its.it_value.tv_nsec = 50 * 1000;
-		g_us.armed = 1;
-		timer_settime(timer, 0, &its, nullptr);
 		auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
 		while (g_us.signals < kSignals && std::chrono::steady_clock::now() < deadline) {
 			if (rte_thread_register() != 0) {
