@@ -250,7 +250,7 @@ void cache_reap(dslab_cache_impl *c)
 {
 	/* Remote frees of lcores no barrier asked may still come home
 	 * (remote.cpp, late arrivals): they go to the slabs from here on. */
-	remote_reap_begin(c, rcu_stall_ms());
+	remote_reap_begin(c);
 	for (unsigned lc = 0; lc < RTE_MAX_LCORE; lc++)
 		pcs_flush(c, lc);
 	uint64_t leaked = 0;
@@ -273,7 +273,7 @@ void cache_reap(dslab_cache_impl *c)
 	}
 	/* A drain that brought the last object home may still count it in
 	 * c's stats. */
-	remote_drain_wait(rcu_stall_ms());
+	remote_drain_wait();
 	free_cache(c);
 }
 

@@ -256,9 +256,9 @@ void deferred_barrier_end() { g_barrier_on.store(false, std::memory_order_releas
 
 bool deferred_barrier_on() { return g_barrier_on.load(std::memory_order_seq_cst); }
 
-void deferred_wait_runs(uint64_t stall_ms)
+void deferred_wait_runs()
 {
-	g_runs.flip_and_wait(stall_ms, "barrier: a run of deferred frees another thread took");
+	g_runs.flip_and_wait("barrier: a run of deferred frees another thread took");
 }
 
 bool deferred_running_here() { return t_runs != 0; }

@@ -91,6 +91,9 @@ private:
 	std::atomic<bool> locked_{false};
 };
 
+/* dslab_config.rcu_stall_ms: how often long waits log (rcu.cpp). */
+uint64_t rcu_stall_ms();
+
 /*
  * Operations under way, counted in one of two phases (as SRCU counts its
  * readers): a waiter (barriers, a cache's reap; one at a time) flips the
@@ -121,12 +124,13 @@ struct alignas(RTE_CACHE_LINE_SIZE) PhaseCount {
 	}
 	void exit(uint32_t i) noexcept { n[i].fetch_sub(1, std::memory_order_release); }
 	/* Flip, then wait for the old phase; names the wait (what) in the log
-	 * every stall_ms. One flipper at a time: a second flip while the first
+	 * every rcu_stall_ms. One flipper at a time: a second flip while the first
 	 * waits would move new entrants into the phase the first waits for,
 	 * and leave the second waiting for the wrong one. */
-	void flip_and_wait(uint64_t stall_ms, const char *what)
+	void flip_and_wait(const char *what)
 	{
 		std::lock_guard<std::mutex> one(flips);
+		const uint64_t stall_ms = rcu_stall_ms();
 		const uint32_t old = phase.fetch_add(1, std::memory_order_seq_cst) & 1;
 		const uint64_t hz = rte_get_timer_hz(), start = rte_get_timer_cycles();
 		uint64_t next_warn = start + stall_ms * hz / 1000;
@@ -185,8 +189,8 @@ void deferred_hand_to_shared(unsigned lc);
  * what is pushed meanwhile waits for the next safe point. */
 void deferred_run_once(unsigned lc);
 /* Barrier (serialized): wait for the runs of lists taken before, naming
- * a long one every stall_ms. */
-void deferred_wait_runs(uint64_t stall_ms);
+ * a long one every rcu_stall_ms. */
+void deferred_wait_runs();
 /* A barrier is under way (begin before it asks any lcore): lcores leave
  * the shared list to it. */
 void deferred_barrier_begin();
@@ -385,11 +389,18 @@ struct dslab_cache_impl {
 	dslab::Node *node[RTE_MAX_NUMA_NODES];
 	dslab::Barn *barn[RTE_MAX_NUMA_NODES];
 	dslab::LcoreStats *stats; /* [RTE_MAX_LCORE + 1] */
-	bool dying;              /* reap under way (atomic): remote drains put
-				    its objects into slabs, not sheaves */
+	bool dying;              /* reap begun (atomic; cache_dying()): remote
+				    drains put its objects into slabs, not
+				    sheaves */
 };
 
 namespace dslab {
+
+/* The cache is being reaped, or kept after a leak (remote_reap_begin()). */
+static inline bool cache_dying(const dslab_cache_impl *c) noexcept
+{
+	return __atomic_load_n(&c->dying, __ATOMIC_RELAXED);
+}
 
 /* Counter updates: plain per lcore, atomic for threads with no lcore id. */
 static inline void stat_add(dslab_cache_impl *c, unsigned lc, Stat s, uint64_t n) noexcept
@@ -513,8 +524,6 @@ void rcu_lcore_gone(unsigned lc);
 void rcu_pcs_gone(dslab_cache_impl *c, unsigned lc);
 bool cache_rcu_busy(dslab_cache_impl *c);
 bool rcu_caller_online();
-/* dslab_config.rcu_stall_ms: how often long waits log. */
-uint64_t rcu_stall_ms();
 /* kfree_rcu of an object already verified (a deferred kfree_rcu_nolock). */
 void rcu_free_verified(void *obj, dslab_rcu_head *head);
 /* dslab_deferred_barrier(): the rcu barrier's hand-over, no grace period. */
@@ -545,13 +554,14 @@ bool remote_waiting(int socket);
 /* Lcore lc (an lcore id) has no partly filled batch and its socket's ring
  * is empty: a hint, for dslab_quiescent()'s idle path. */
 bool remote_idle(unsigned lc);
-/* Barrier: wait for drains that dequeued objects and still place them,
- * naming a long one every stall_ms. */
-void remote_drain_wait(uint64_t stall_ms);
+/* Barrier, reap: wait for drains that dequeued objects and still place
+ * them, and for sends into the slabs, naming a long one every
+ * rcu_stall_ms. */
+void remote_drain_wait();
 /* A reap of cache c begins (cache_reap()): from the return on, no drain
  * puts c's objects into sheaves (they go to c's slabs), so the reap owns
  * c's sheaves. Late arrivals: remote.cpp. */
-void remote_reap_begin(dslab_cache_impl *c, uint64_t stall_ms);
+void remote_reap_begin(dslab_cache_impl *c);
 void rcu_barrier_on(dslab_cache_impl *c);
 int destroy_async(dslab_cache_impl *c);
 

@@ -289,7 +289,7 @@ bool pcs_ready(dslab_cache_impl *c, dslab_pcs *p, unsigned lc)
 		return true;
 	/* A cache being reaped, or kept with leaked objects: no new sheaves,
 	 * which nobody would flush; a late free goes to the slabs. */
-	if (c->capacity == 0 || __atomic_load_n(&c->dying, __ATOMIC_RELAXED))
+	if (c->capacity == 0 || cache_dying(c))
 		return false;
 	int socket = topo_lcore_socket(lc);
 	dslab_sheaf *m = sheaf_alloc(c, lc, socket, c->capacity);
@@ -311,7 +311,9 @@ bool pcs_take_home(dslab_cache_impl *c, unsigned lc, void *obj)
 {
 	dslab_pcs *p = &c->pub->pcs[lc];
 
-	if (!pcs_ready(c, p, lc))
+	/* A cache being reaped: its slabs (remote_reap_begin()), not the
+	 * sheaves the reap flushes. */
+	if (cache_dying(c) || !pcs_ready(c, p, lc))
 		return false;
 	pcs_settle_main(p);
 	if (p->main_size == p->capacity)

@@ -783,12 +783,12 @@ void barrier(dslab_cache_impl *want, bool rcu = true)
 	deferred_run_all();
 	/* Lists their owners (an offline lcore, a thread with no lcore id)
 	 * took before us may still be running: wait for them. */
-	deferred_wait_runs(g_stall_ms);
+	deferred_wait_runs();
 	deferred_barrier_end();
 	if (self < RTE_MAX_LCORE)
 		remote_flush(self);
 	remote_drain_all(self);
-	remote_drain_wait(g_stall_ms);
+	remote_drain_wait();
 	if (caller_online(self))
 		flush_own(self, want);
 	if (!rcu)

@@ -28,7 +28,8 @@
  *  - sends that go to the slabs count in g_drains as drains do;
  *  - remote_reap_begin() marks the cache dying, then waits for the drains
  *    that may not have seen the mark: later ones put its objects into its
- *    slabs (to_home()), never into the sheaves the reap flushes;
+ *    slabs (pcs_take_home() refuses them), never into the sheaves the reap
+ *    flushes;
  *  - node_destroy() reads the node under its lock, so an object lands
  *    either before (counted home) or after (counted in use: the memory is
  *    kept, the arrival lands in it);
@@ -243,8 +244,7 @@ void to_home(void *const *objs, unsigned n, unsigned lc)
 		 * chunk back, descriptor and all. */
 		Chunk *ch = pm_chunk(objs[i]);
 		dslab_cache_impl *c = ch->impl;
-		/* A cache being reaped: its slabs (remote_reap_begin()). */
-		if (__atomic_load_n(&c->dying, __ATOMIC_RELAXED) || !pcs_take_home(c, lc, objs[i]))
+		if (!pcs_take_home(c, lc, objs[i]))
 			node_free(c, ch->socket, 1, &objs[i]);
 		stat_add(c, lc, STAT_remote_ring_drained, 1);
 	}
@@ -349,17 +349,17 @@ void remote_flush(unsigned lc)
 			send(lc, g_ring_socket[i]);
 }
 
-void remote_drain_wait(uint64_t stall_ms)
+void remote_drain_wait()
 {
-	g_drains.flip_and_wait(stall_ms, "barrier or cache reap: a drain of a home ring");
+	g_drains.flip_and_wait("barrier or cache reap: a drain of a home ring");
 }
 
-void remote_reap_begin(dslab_cache_impl *c, uint64_t stall_ms)
+void remote_reap_begin(dslab_cache_impl *c)
 {
 	/* A drain that enters after the flip reads the phase it stored
 	 * (acquire), so it sees the mark; those before it are waited for. */
 	__atomic_store_n(&c->dying, true, __ATOMIC_RELAXED);
-	g_drains.flip_and_wait(stall_ms, "cache reap: a drain of a home ring");
+	g_drains.flip_and_wait("cache reap: a drain of a home ring");
 }
 
 bool remote_waiting(int socket)

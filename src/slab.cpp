@@ -265,8 +265,7 @@ uint64_t put_back(dslab_cache_impl *c, Node *nd, unsigned n, void *const *objs, 
 			/* One idle chunk stays for the next allocation, unless
 			 * none is to come: a cache being reaped, or kept after
 			 * a leak, whose chunks late remote frees empty. */
-			bool give_back = ++nd->idle_chunks > 1 ||
-					 __atomic_load_n(&c->dying, __ATOMIC_RELAXED);
+			bool give_back = ++nd->idle_chunks > 1 || cache_dying(c);
 			if (give_back && may_release) {
 				slabs += chunk_unlink(nd, ch);
 				ch->next = *idle;
