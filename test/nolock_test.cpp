@@ -1582,8 +1582,15 @@ void late_batch_rounds(dslab_config cfg)
 				failed++;
 				return -1;
 			}
-			for (void *o : objs)
-				dslab_free(c, o); /* batched for socket 1 */
+			/* Batched for socket 1. The first half goes home before
+			 * the destroy: the home lcore's drain gives it sheaves of
+			 * the cache, which a late drain must then leave alone. */
+			const size_t half = objs.size() / 2;
+			for (size_t i = 0; i < objs.size(); i++) {
+				if (i == half && half != 0)
+					dslab_quiescent();
+				dslab_free(c, objs[i]);
+			}
 			/* The destroy begins once this is seen: the frees returned. */
 			uint64_t wait = (rnd >> 33) % span.load();
 			rnd = rnd * 6364136223846793005ull + 1442695040888963407ull;
