@@ -98,6 +98,34 @@ int dslab_rcu_online(void);
 void dslab_rcu_offline(void);
 
 /**
+ * Bound the memory waiting for a grace period on the calling lcore, trading
+ * kfree_rcu()'s promise never to wait for it (the default, 0: unbounded).
+ *
+ * With a bound of N, the lcore's rcu sheaves holding objects (partly filled
+ * ones, one per cache in use, and submitted ones, whatever their fill)
+ * never number more than N, so at most N sheaves' worth of its objects
+ * wait. A dslab_kfree_rcu() or dslab_kvfree_rcu() that would open one more
+ * sheaf first reports the lcore's quiescent state and waits until the
+ * oldest submitted sheaf's grace period has passed (counter
+ * rcu_max_pending_wait; a reader that stops reporting is logged every
+ * rcu_stall_ms, as by a barrier). Without a bound, a reader lcore that
+ * stops reporting (preempted, stalled) lets the waiting memory grow for as
+ * long as the writer runs.
+ *
+ * Set it only on an lcore that never calls kfree_rcu() inside a read-side
+ * critical section: the wait is a quiescent point of its caller. Not
+ * bounded: objects that take the fallback (another socket's, no sheaves),
+ * sheaves handed over to a barrier, and the *_nolock calls and deferred
+ * frees, which never wait. The bound outlives dslab_rcu_offline(); 0 lifts
+ * it.
+ *
+ * @param sheaves  the bound in sheaves; 0: unbounded.
+ * @return 0, or -EINVAL (not an lcore, not initialised).
+ * Thread safety: lcore, for itself.
+ */
+int dslab_rcu_set_max_pending(unsigned sheaves);
+
+/**
  * Report a quiescent state for the calling lcore (if online) and do its
  * deferred work: reclaim rcu sheaves whose grace period has passed, submit
  * partly filled ones older than rcu_flush_us, serve a barrier's request,

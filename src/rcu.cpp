@@ -61,6 +61,8 @@ struct alignas(RTE_CACHE_LINE_SIZE) RcuLcore {
 	bool online;
 	dslab_sheaf *open_head, *open_tail;
 	dslab_sheaf *pend_head, *pend_tail;
+	uint32_t open_n, pend_n; /* sheaves in each list */
+	uint32_t max_waiting;    /* dslab_rcu_set_max_pending(); 0: unbounded */
 	/* Barrier handshake, read by other threads. */
 	alignas(RTE_CACHE_LINE_SIZE) std::atomic<uint64_t> req{0};
 	std::atomic<dslab_cache_impl *> req_cache{nullptr};
@@ -132,6 +134,7 @@ void open_link(RcuLcore &rl, dslab_sheaf *s)
 	else
 		rl.open_head = s;
 	rl.open_tail = s;
+	rl.open_n++;
 }
 
 void open_unlink(RcuLcore &rl, dslab_sheaf *s)
@@ -145,6 +148,7 @@ void open_unlink(RcuLcore &rl, dslab_sheaf *s)
 	else
 		rl.open_tail = s->open_prev;
 	s->open_prev = s->open_next = nullptr;
+	rl.open_n--;
 }
 
 /* Make empty sheaf s the lcore's rcu sheaf of cache c (none is there). */
@@ -241,6 +245,7 @@ void reclaim_own(unsigned lc, unsigned max = UINT32_MAX)
 		rl.pend_head = s->next;
 		if (rl.pend_head == nullptr)
 			rl.pend_tail = nullptr;
+		rl.pend_n--;
 		retire(s, lc, true);
 	}
 }
@@ -273,6 +278,7 @@ void submit(unsigned lc, dslab_cache_impl *c)
 	else
 		rl.pend_head = s;
 	rl.pend_tail = s;
+	rl.pend_n++;
 	stat_add(c, lc, STAT_rcu_sheaf_submit, 1);
 }
 
@@ -309,6 +315,7 @@ void flush_own(unsigned lc, dslab_cache_impl *want)
 		dslab_sheaf *s = *pp;
 		if (want == nullptr || s->cache == want) {
 			*pp = s->next;
+			rl.pend_n--;
 			orphan(s);
 		} else {
 			last = s;
@@ -598,13 +605,51 @@ bool fallback(dslab_cache_impl *c, void *obj, dslab_rcu_head *head, unsigned lc)
 	return true;
 }
 
-/* Try the lcore's rcu sheaf; false when the object must take the fallback. */
-bool sheaf_path(dslab_cache_impl *c, void *obj, int socket, unsigned lc)
+void wait_token(uint64_t t, unsigned self);
+
+/*
+ * dslab_rcu_set_max_pending(): before lcore lc opens one more rcu sheaf,
+ * its open and submitted sheaves must number fewer than the bound, so that
+ * the objects waiting there never exceed the bound's sheaves' worth. Waits
+ * for the oldest submitted sheaf's grace period (reporting the lcore's
+ * quiescent state, which the application allowed by setting the bound),
+ * submitting the oldest open sheaf first when none is submitted (more
+ * caches in use than the bound). No barrier waits on this: a barrier's
+ * callers report their own quiescent states while they wait for the lcore's
+ * answer, which comes once the wait is over.
+ */
+__attribute__((noinline)) void wait_for_room(dslab_cache_impl *c, unsigned lc)
+{
+	RcuLcore &rl = g_rl[lc];
+	stat_add(c, lc, STAT_rcu_max_pending_wait, 1);
+	while (rl.open_n + rl.pend_n >= rl.max_waiting) {
+		if (rl.pend_head == nullptr)
+			submit(lc, rl.open_head->cache);
+		wait_token(rl.pend_head->token, lc);
+		reclaim_own(lc, kReclaimOnSubmit);
+	}
+}
+
+/* Try the lcore's rcu sheaf; false when the object must take the fallback.
+ * may_wait: an application's direct call, which may wait at the lcore's
+ * bound (not a deferred free run at a safe point inside another call). */
+bool sheaf_path(dslab_cache_impl *c, void *obj, int socket, unsigned lc, bool may_wait)
 {
 	dslab_pcs *p = &c->pub->pcs[lc];
 	if (c->capacity == 0 || !pcs_ready(c, p, lc) || socket != pcs_socket(p))
 		return false;
 	dslab_sheaf *s = p->rcu_free;
+	if (s == nullptr || p->rcu_size + p->rcu_nl == 0) {
+		/* About to open a sheaf: room for it under the bound? */
+		RcuLcore &rl = g_rl[lc];
+		if (unlikely(rl.max_waiting != 0) && may_wait &&
+		    rl.open_n + rl.pend_n >= rl.max_waiting) {
+			wait_for_room(c, lc);
+			/* A reclaimed sheaf may have left an empty one here
+			 * (keep_in_pcs()). */
+			s = p->rcu_free;
+		}
+	}
 	if (s == nullptr) {
 		/* An empty spare first: no barn lock (keep_in_pcs()). */
 		if (p->spare != nullptr && p->spare->size == 0) {
@@ -658,7 +703,8 @@ Chunk *rcu_chunk(const void *obj, const char *fn)
 	return ch;
 }
 
-void free_rcu(void *obj, dslab_rcu_head *head, const char *fn, bool verified = false)
+void free_rcu(void *obj, dslab_rcu_head *head, const char *fn, bool verified = false,
+	      bool may_wait = false)
 {
 	if (obj == nullptr)
 		return;
@@ -673,7 +719,7 @@ void free_rcu(void *obj, dslab_rcu_head *head, const char *fn, bool verified = f
 		return;
 	dslab_cache_impl *c = ch->pub.cache != nullptr ? ch->impl : nullptr;
 	unsigned lc = rte_lcore_id();
-	if (c != nullptr && caller_online(lc) && sheaf_path(c, obj, ch->socket, lc)) {
+	if (c != nullptr && caller_online(lc) && sheaf_path(c, obj, ch->socket, lc, may_wait)) {
 		service(lc);
 		return;
 	}
@@ -881,6 +927,7 @@ void rcu_fini()
 	 * that no barrier (the reaper's included) waits for one. */
 	for (unsigned lc = 0; lc < RTE_MAX_LCORE; lc++) {
 		rcu_lcore_gone(lc);
+		g_rl[lc].max_waiting = 0;
 		/* Readers or not, their batches and deferred frees go now. */
 		remote_flush(lc);
 		deferred_run(lc);
@@ -995,10 +1042,10 @@ using namespace dslab;
 
 extern "C" void dslab_kfree_rcu_slow(void *obj, struct dslab_rcu_head *head)
 {
-	free_rcu(obj, head, "dslab_kfree_rcu");
+	free_rcu(obj, head, "dslab_kfree_rcu", false, true);
 }
 
-extern "C" void dslab_kvfree_rcu(void *ptr) { free_rcu(ptr, nullptr, "dslab_kvfree_rcu"); }
+extern "C" void dslab_kvfree_rcu(void *ptr) { free_rcu(ptr, nullptr, "dslab_kvfree_rcu", false, true); }
 
 extern "C" int dslab_rcu_attach(struct rte_rcu_qsbr *v)
 {
@@ -1049,6 +1096,15 @@ extern "C" int dslab_rcu_online(void)
 		flush_own(lc, nullptr); /* never the request's cache: may be stale */
 	}
 	rl.ack.store(r, std::memory_order_release);
+	return 0;
+}
+
+extern "C" int dslab_rcu_set_max_pending(unsigned sheaves)
+{
+	unsigned lc = rte_lcore_id();
+	if (g_v == nullptr || lc >= RTE_MAX_LCORE)
+		return fail(EINVAL);
+	g_rl[lc].max_waiting = sheaves;
 	return 0;
 }
 

@@ -598,6 +598,196 @@ TEST(Rcu, RemoteKfreeRcuWithLogicalSockets)
 	dslab_cache_destroy(c);
 }
 
+/*
+ * dslab_rcu_set_max_pending(): a reader lcore (1) takes a reference and
+ * reports no quiescent state; a writer lcore (2) retires objects through
+ * the slot the reader read. Bounded (bound sheaves), the writer must stop
+ * with at most bound sheaves' worth waiting and wait there, reporting its
+ * own quiescent state, until the reader reports; a barrier asked meanwhile
+ * completes once the reader lets go. Unbounded (0), the writer never waits
+ * and everything it retires waits. The reader checks that its object is
+ * never reused under it either way.
+ */
+struct HoldResult {
+	uint64_t cap, retired, at_release, held_peak, bad, waits, pending_after;
+};
+
+HoldResult hold_run(unsigned bound, const char *name)
+{
+	HoldResult r{};
+	dslab_cache *c = dslab_cache_create(name, sizeof(Obj), nullptr);
+	EXPECT_NE(c, nullptr);
+	if (c == nullptr)
+		return r;
+	const uint64_t cap = stats_of(c).sheaf_capacity;
+	const uint64_t n = (3 + 4) * cap;
+	auto stamp = [](Obj *o, uint64_t v) {
+		o->stamp = v;
+		for (auto &p : o->payload)
+			p = v;
+	};
+	std::atomic<Obj *> slot{nullptr};
+	std::atomic<bool> stop{false};
+	std::atomic<int> held{0};
+	std::atomic<uint64_t> retired{0}, at_release{0}, held_peak{0}, bad{0};
+	const uint64_t hz = rte_get_timer_hz();
+	const uint64_t deadline = rte_get_timer_cycles() + 60 * hz;
+
+	auto reader = [&]() {
+		dslab_rcu_online();
+		Obj *o;
+		while ((o = slot.load(std::memory_order_acquire)) == nullptr)
+			sched_yield();
+		const uint64_t s = o->stamp;
+		held.store(1, std::memory_order_release);
+		/* From here no quiescent state until released. */
+		auto check = [&]() {
+			for (uint64_t &p : o->payload)
+				if (__atomic_load_n(&p, __ATOMIC_RELAXED) != s)
+					bad.fetch_add(1, std::memory_order_relaxed);
+			uint64_t pend = stats_of(c).objects_pending_rcu;
+			if (pend > held_peak.load(std::memory_order_relaxed))
+				held_peak.store(pend, std::memory_order_relaxed);
+			sched_yield();
+		};
+		/* Bounded: until the writer waits at its bound, then 50 ms in
+		 * which it must not go on. Unbounded (or a writer that never
+		 * waits): until it retired all. */
+		while (!stop.load(std::memory_order_acquire) && rte_get_timer_cycles() < deadline &&
+		       retired.load() < n && (bound == 0 || stats_of(c).rcu_max_pending_wait == 0))
+			check();
+		const uint64_t until = rte_get_timer_cycles() + (bound != 0 ? hz / 20 : 0);
+		while (rte_get_timer_cycles() < until)
+			check();
+		check();
+		at_release.store(retired.load(), std::memory_order_release);
+		held.store(2, std::memory_order_release);
+		while (!stop.load(std::memory_order_acquire))
+			dslab_quiescent();
+		dslab_rcu_offline();
+		return 0;
+	};
+	auto writer = [&]() {
+		/* The writer's own object first: one of another (logical)
+		 * socket would take the fallback, which is not bounded. */
+		auto *first = static_cast<Obj *>(dslab_alloc(c, 0));
+		if (first == nullptr) {
+			ADD_FAILURE() << "dslab_alloc failed";
+			return -1;
+		}
+		stamp(first, 1);
+		slot.store(first, std::memory_order_release);
+		dslab_test::wait_for(held, 1);
+		dslab_rcu_online();
+		EXPECT_EQ(dslab_rcu_set_max_pending(bound), 0);
+		for (uint64_t i = 2; i < n + 2; i++) {
+			auto *o = static_cast<Obj *>(dslab_alloc(c, 0));
+			if (o == nullptr) {
+				ADD_FAILURE() << "dslab_alloc failed";
+				break;
+			}
+			stamp(o, i);
+			Obj *old = slot.exchange(o, std::memory_order_acq_rel);
+			dslab_kfree_rcu(old, rh);
+			retired.fetch_add(1, std::memory_order_release);
+			if ((i & 63) == 0)
+				dslab_quiescent();
+		}
+		EXPECT_EQ(dslab_rcu_set_max_pending(0), 0);
+		dslab_rcu_offline();
+		return 0;
+	};
+	{
+		StopWorkers guard{stop};
+		launch(1, &reader);
+		launch(2, &writer);
+		if (bound != 0) {
+			/* A barrier while the writer waits: it needs the writer's
+			 * answer, which comes after the wait, which needs the
+			 * reader. */
+			while (stats_of(c).rcu_max_pending_wait == 0 && retired.load() < n &&
+			       rte_get_timer_cycles() < deadline)
+				sched_yield();
+			dslab_rcu_barrier_on_cache(c);
+			EXPECT_EQ(held.load(), 2) << "the barrier returned while the reader held";
+		}
+		EXPECT_EQ(rte_eal_wait_lcore(2), 0);
+		EXPECT_LT(rte_get_timer_cycles(), deadline) << "timed out";
+	}
+	r.cap = cap;
+	r.retired = retired.load();
+	r.at_release = at_release.load();
+	r.held_peak = held_peak.load();
+	r.bad = bad.load();
+	struct dslab_cache_stats st = stats_of(c);
+	r.waits = st.rcu_max_pending_wait;
+	dslab_kfree_rcu(slot.exchange(nullptr), rh);
+	dslab_rcu_barrier();
+	st = stats_of(c);
+	r.pending_after = st.objects_pending_rcu + st.objects_in_use;
+	dslab_cache_destroy(c);
+	return r;
+}
+
+TEST(Rcu, MaxPendingBoundsTheWaitingObjectsWhileAReaderHolds)
+{
+	const unsigned bound = 3;
+	HoldResult r = hold_run(bound, "rcu_bound");
+	ASSERT_NE(r.cap, 0u);
+	EXPECT_EQ(r.bad, 0u) << "the reader's object was reused under it";
+	EXPECT_EQ(r.retired, 7 * r.cap);
+	EXPECT_GE(r.waits, 1u);
+	EXPECT_LE(r.at_release, bound * r.cap) << "retired past the bound while the reader held";
+	EXPECT_LE(r.held_peak, bound * r.cap) << "waiting objects over the bound";
+	EXPECT_EQ(r.pending_after, 0u);
+}
+
+TEST(Rcu, WithoutMaxPendingTheWriterNeverWaits)
+{
+	HoldResult r = hold_run(0, "rcu_unbound");
+	ASSERT_NE(r.cap, 0u);
+	EXPECT_EQ(r.bad, 0u) << "the reader's object was reused under it";
+	EXPECT_EQ(r.waits, 0u);
+	EXPECT_EQ(r.at_release, 7 * r.cap) << "the writer waited for the reader";
+	EXPECT_EQ(r.held_peak, 7 * r.cap) << "everything retired waits while the reader holds";
+	EXPECT_EQ(r.pending_after, 0u);
+}
+
+/* The bound counts every cache's open sheaf: with more caches in use than
+ * the bound, the oldest open one is submitted and waited for. One online
+ * lcore (this one): its own report ends the wait. */
+TEST(Rcu, MaxPendingCountsTheOpenSheavesOfEveryCache)
+{
+	dslab_cache *a = dslab_cache_create("rcu_bound_a", 64, nullptr);
+	dslab_cache *b = dslab_cache_create("rcu_bound_b", 64, nullptr);
+	dslab_cache *c = dslab_cache_create("rcu_bound_c", 64, nullptr);
+	ASSERT_TRUE(a != nullptr && b != nullptr && c != nullptr);
+	ASSERT_EQ(dslab_rcu_online(), 0);
+	ASSERT_EQ(dslab_rcu_set_max_pending(2), 0);
+	dslab_kvfree_rcu(dslab_alloc(a, 0));
+	dslab_kvfree_rcu(dslab_alloc(b, 0));
+	EXPECT_EQ(stats_of(a).rcu_sheaf_submit + stats_of(b).rcu_sheaf_submit, 0u);
+	dslab_kvfree_rcu(dslab_alloc(c, 0)); /* a third open sheaf: room first */
+	EXPECT_EQ(stats_of(c).rcu_max_pending_wait, 1u);
+	EXPECT_EQ(stats_of(a).rcu_sheaf_submit, 1u) << "the oldest open sheaf was submitted";
+	EXPECT_EQ(stats_of(a).objects_pending_rcu, 0u) << "and reclaimed after its grace period";
+	EXPECT_EQ(stats_of(b).objects_pending_rcu, 1u);
+	EXPECT_EQ(stats_of(c).objects_pending_rcu, 1u);
+	dslab_kvfree_rcu(dslab_alloc(c, 0)); /* into the open sheaf: no wait */
+	EXPECT_EQ(stats_of(c).rcu_max_pending_wait, 1u);
+	/* Lifted: no wait, three sheaves open. */
+	ASSERT_EQ(dslab_rcu_set_max_pending(0), 0);
+	dslab_kvfree_rcu(dslab_alloc(a, 0));
+	EXPECT_EQ(stats_of(a).rcu_max_pending_wait, 0u);
+	EXPECT_EQ(stats_of(a).objects_pending_rcu, 1u);
+	dslab_rcu_offline();
+	dslab_rcu_barrier();
+	for (dslab_cache *x : {a, b, c}) {
+		EXPECT_EQ(stats_of(x).objects_pending_rcu + stats_of(x).objects_in_use, 0u);
+		dslab_cache_destroy(x);
+	}
+}
+
 TEST(Rcu, BadInput)
 {
 	Obj *none = nullptr;
@@ -608,6 +798,13 @@ TEST(Rcu, BadInput)
 	EXPECT_NE(log.text().find("not memory dslab handed out"), std::string::npos);
 	dslab_rcu_barrier_on_cache(nullptr); /* no-op */
 	EXPECT_EQ(dslab_cache_destroy_async(nullptr), -EINVAL);
+	int rc = 0, err = 0;
+	std::thread([&] {
+		rc = dslab_rcu_set_max_pending(4); /* not an lcore */
+		err = rte_errno;
+	}).join();
+	EXPECT_EQ(rc, -EINVAL);
+	EXPECT_EQ(err, EINVAL);
 #if DSLAB_CHECKED
 	dslab_cache *c = dslab_cache_create("rcu_double", sizeof(Obj), nullptr);
 	auto *o = static_cast<Obj *>(dslab_alloc(c, 0));
