@@ -20,6 +20,10 @@
  *   dslab_kfree_rcu  dslab_kfree_rcu() into the lcore's rcu sheaf; writer and
  *                    reader are online dslab readers calling dslab_quiescent()
  *                    (the writer every 64 retires).
+ *   dslab_kfree_rcu_max4  the same with dslab_rcu_set_max_pending(4) on the
+ *                    writer: at most 4 sheaves' worth waits; the writer waits
+ *                    (reporting its own quiescent state) when the reader is
+ *                    late (bound_waits: such waits per sheaf's worth retired).
  *   dslab_free       the same loop, reader included, with a plain dslab_free()
  *                    (no grace period): the cost baseline of kfree_rcu.
  *   qsbr_dq          rte_rcu_qsbr_dq (DPDK's defer queue, one token per
@@ -199,7 +203,7 @@ void set_counters(benchmark::State &state, uint64_t retired, uint64_t peak)
 
 /* ---- BM_Retire ----------------------------------------------------------- */
 
-void BM_Retire_dslab(benchmark::State &state, bool rcu)
+void BM_Retire_dslab(benchmark::State &state, bool rcu, unsigned max_pending)
 {
 	const unsigned slots = unsigned(state.range(0)), mask = slots - 1;
 	struct dslab_cache_args a = {};
@@ -221,8 +225,10 @@ void BM_Retire_dslab(benchmark::State &state, bool rcu)
 		 * for the shared slot; its reader may read freed objects
 		 * (slab memory stays mapped; the reads are relaxed atomics). */
 		ReaderRun rr(Report::Dslab, slots, state);
-		if (rcu)
+		if (rcu) {
 			dslab_rcu_online();
+			dslab_rcu_set_max_pending(max_pending);
+		}
 		for (auto _ : state) {
 			for (uint64_t i = 0; i < g_retires; i++) {
 				auto *o = static_cast<Obj *>(dslab_alloc(c, 0));
@@ -251,8 +257,10 @@ void BM_Retire_dslab(benchmark::State &state, bool rcu)
 			}
 			retired += g_retires;
 		}
-		if (rcu)
+		if (rcu) {
+			dslab_rcu_set_max_pending(0);
 			dslab_rcu_offline();
+		}
 	}
 	/* Sheaves that went through the slabs, per sheaf's worth retired
 	 * (the rest were reused whole, through the spare or the barn), and
@@ -264,6 +272,9 @@ void BM_Retire_dslab(benchmark::State &state, bool rcu)
 	const uint64_t barn = st.barn_get + st.barn_get_fail + st.barn_put;
 	const uint64_t barn0 = st0.barn_get + st0.barn_get_fail + st0.barn_put;
 	state.counters["barn_ops"] = double(barn - barn0) / sheaves;
+	if (max_pending != 0) /* kfree_rcu calls that waited at the bound */
+		state.counters["bound_waits"] =
+			double(st.rcu_max_pending_wait - st0.rcu_max_pending_wait) / sheaves;
 	for (auto &slot : g_slots)
 		if (Obj *last = slot.exchange(nullptr))
 			dslab_free(c, last);
@@ -508,8 +519,9 @@ void register_all()
 	};
 	/* Slots: 1 (one hot pointer) and kMaxSlots (a table). */
 	auto r = [&](benchmark::internal::Benchmark *b) { t(b->Arg(1)->Arg(kMaxSlots)); };
-	r(benchmark::RegisterBenchmark("BM_Retire/dslab_kfree_rcu", BM_Retire_dslab, true));
-	r(benchmark::RegisterBenchmark("BM_Retire/dslab_free", BM_Retire_dslab, false));
+	r(benchmark::RegisterBenchmark("BM_Retire/dslab_kfree_rcu", BM_Retire_dslab, true, 0u));
+	r(benchmark::RegisterBenchmark("BM_Retire/dslab_kfree_rcu_max4", BM_Retire_dslab, true, 4u));
+	r(benchmark::RegisterBenchmark("BM_Retire/dslab_free", BM_Retire_dslab, false, 0u));
 	r(benchmark::RegisterBenchmark("BM_Retire/qsbr_dq", BM_Retire_qsbr_dq));
 	r(benchmark::RegisterBenchmark("BM_Retire/naive_batch32", BM_Retire_naive_batch32));
 #if DSLAB_BENCH_HAVE_URCU

@@ -614,9 +614,9 @@ void wait_token(uint64_t t, unsigned self);
  * for the oldest submitted sheaf's grace period (reporting the lcore's
  * quiescent state, which the application allowed by setting the bound),
  * submitting the oldest open sheaf first when none is submitted (more
- * caches in use than the bound). No barrier waits on this: a barrier's
- * callers report their own quiescent states while they wait for the lcore's
- * answer, which comes once the wait is over.
+ * caches in use than the bound). A barrier that asks the lcore meanwhile
+ * has its answer after the wait; the two cannot wait for each other, since
+ * a barrier reports its caller's quiescent states while it waits.
  */
 __attribute__((noinline)) void wait_for_room(dslab_cache_impl *c, unsigned lc)
 {
