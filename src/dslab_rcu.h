@@ -19,6 +19,8 @@
  * empty, else a full sheaf of the barn (either way its objects are
  * allocated again without touching slabs). A partly filled sheaf is
  * submitted at the lcore's first dslab_quiescent() after rcu_flush_us.
+ * kfree_rcu waits for no grace period, unless the lcore asked for a bound
+ * on the memory waiting (dslab_rcu_set_max_pending()).
  * Everything else (another socket's object, a cache without sheaves, a
  * caller that is not an online lcore, no empty sheaf to be had) takes the
  * fallback: batches under one token each, behind a short lock, never
