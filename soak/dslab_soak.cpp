@@ -124,6 +124,7 @@ struct Options {
 	unsigned check_ms = 100;
 	std::string inject; /* self-test of the soak: a fault it must catch */
 	uint32_t remote = DSLAB_REMOTE_RING; /* how remote frees go home */
+	unsigned rcu_bound = 0; /* dslab_rcu_set_max_pending() 1..N per lcore, 0: none */
 } g_opt;
 
 /* The library's own tally of a cache's allocations and frees. */
@@ -142,6 +143,7 @@ uint64_t lib_frees_of(const struct dslab_cache_stats &s)
 void usage(const char *prog)
 {
 	printf("usage: %s [--seconds N] [--ops N] [--seed S] [--live N] [--check-ms N] [--remote M]\n"
+	       "       [--rcu-bound N]\n"
 	       "  --seconds N   run N seconds (default 5)\n"
 	       "  --ops N       stop after N operations in all (alone: no time bound;\n"
 	       "                with --seconds: whichever comes first)\n"
@@ -149,6 +151,9 @@ void usage(const char *prog)
 	       "  --live N      live objects an lcore keeps at most (default 2000)\n"
 	       "  --check-ms N  pause and check every N ms (default 100)\n"
 	       "  --remote M    remote frees: ring (batched rings, default) or direct\n"
+	       "  --rcu-bound N each lcore bounds its rcu sheaves waiting at 1..N\n"
+	       "                (dslab_rcu_set_max_pending; it drops its references before\n"
+	       "                each kfree_rcu/kvfree_rcu, which may then wait); default 0\n"
 	       "  --inject F    self-test: inject fault F (corrupt, leak, lost-free, foreign,\n"
 	       "                rcu-early)"
 	       "                once on lcore 1; the run must then FAIL\n",
@@ -195,6 +200,8 @@ bool parse_options(int argc, char **argv)
 			g_opt.live = (unsigned)v;
 		} else if (a == "--check-ms" && parse_u64(val, &v) && v > 0 && v < 100000) {
 			g_opt.check_ms = (unsigned)v;
+		} else if (a == "--rcu-bound" && parse_u64(val, &v) && v < 1000) {
+			g_opt.rcu_bound = (unsigned)v;
 		} else if (a == "--remote" && (!strcmp(val, "ring") || !strcmp(val, "direct"))) {
 			g_opt.remote = !strcmp(val, "ring") ? DSLAB_REMOTE_RING : DSLAB_REMOTE_DIRECT;
 		} else if (a == "--inject" && (!strcmp(val, "corrupt") || !strcmp(val, "leak") ||
@@ -780,6 +787,8 @@ bool prepare_free(Lcore &L, const Obj &o, bool tomb = true)
 
 dslab_cache *cache_of(const Obj &o) { return g_track[o.track].cache.load(std::memory_order_relaxed); }
 
+void drop_refs(Lcore &L);
+
 /* Free a prepared object with one of the APIs that may free it. */
 void api_free(Lcore &L, const Obj &o, unsigned api)
 {
@@ -795,6 +804,8 @@ void api_free(Lcore &L, const Obj &o, unsigned api)
 	case API_KVFREE_RCU:
 		/* Headless: nothing is written into the object, so its tomb
 		 * stays for the sheaf walks once its grace period is over. */
+		if (g_opt.rcu_bound != 0)
+			drop_refs(L); /* the call may wait: a quiescent point */
 		dslab_kvfree_rcu(o.p);
 		break;
 	default:
@@ -1345,6 +1356,8 @@ void retire_published(Lcore &L, void *p)
 	L.retired++;
 	auto *head = reinterpret_cast<struct dslab_rcu_head *>(static_cast<char *>(p) + kPubHead);
 	unsigned r = L.rng.below(100), api;
+	if (g_opt.rcu_bound != 0 && r < 80)
+		drop_refs(L); /* kfree_rcu may wait: a quiescent point */
 	if (r < 50) {
 		dslab_kfree_rcu_head(p, head);
 		api = API_KFREE_RCU;
@@ -1599,6 +1612,14 @@ void online()
 		error("dslab_rcu_online on lcore %u: rte_errno %d", rte_lcore_id(), rte_errno);
 }
 
+/* --rcu-bound: this lcore's bound, 1..N (it outlives going offline). */
+void set_rcu_bound(Lcore &L)
+{
+	if (g_opt.rcu_bound != 0 &&
+	    dslab_rcu_set_max_pending(1 + L.rng.below(g_opt.rcu_bound)) != 0)
+		error("dslab_rcu_set_max_pending on lcore %u: rte_errno %d", rte_lcore_id(), rte_errno);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Pause check (main lcore, every other lcore parked) */
 
@@ -1610,6 +1631,7 @@ struct Figures {
 	uint64_t peak_published = 0;
 	unsigned dying_at_end = 0;
 	uint64_t peak_pending_all = 0, sum_pending = 0, samples = 0; /* sample_pending() */
+	uint64_t bound_waits = 0; /* rcu_max_pending_wait seen by sample_pending(): at least */
 	uint64_t sum_objects_in_use_checked = 0;
 	uint64_t pause_cycles = 0, pause_max = 0; /* request to resume */
 } g_fig;
@@ -2047,6 +2069,7 @@ int worker_main(void *)
 	while (!g_go.load(std::memory_order_acquire))
 		relax(spins);
 	online();
+	set_rcu_bound(L);
 	sig_start(L);
 	for (;;) {
 		maybe_park(L);
@@ -2065,12 +2088,22 @@ double g_elapsed;
 /* Objects waiting for a grace period, all tracked caches, every ms. */
 void sample_pending()
 {
+	static dslab_cache *seen_c[kMaxTrack];
+	static uint64_t seen_w[kMaxTrack];
 	uint64_t pending = 0;
 	for (unsigned t = 0; t < g_ntrack; t++) {
 		dslab_cache *c = g_track[t].cache.load(std::memory_order_acquire);
 		struct dslab_cache_stats s;
-		if (c != nullptr && g_track[t].tkind != T_PRIVATE && dslab_cache_stats(c, &s) == 0)
+		if (c != nullptr && g_track[t].tkind != T_PRIVATE && dslab_cache_stats(c, &s) == 0) {
 			pending += s.objects_pending_rcu;
+			/* --rcu-bound: the waits, per cache instance (a
+			 * re-created cache counts from 0). */
+			if (c != seen_c[t] || s.rcu_max_pending_wait < seen_w[t])
+				seen_w[t] = 0;
+			g_fig.bound_waits += s.rcu_max_pending_wait - seen_w[t];
+			seen_c[t] = c;
+			seen_w[t] = s.rcu_max_pending_wait;
+		}
 	}
 	g_fig.peak_pending_all = std::max(g_fig.peak_pending_all, pending);
 	g_fig.sum_pending += pending;
@@ -2084,6 +2117,7 @@ void main_loop(Lcore &L)
 	uint64_t period = g_opt.check_ms * hz / 1000;
 	uint64_t next_check = start + period, next_report = start + 10 * hz, next_sample = start;
 	online();
+	set_rcu_bound(L);
 	sig_start(L);
 	for (;;) {
 		for (unsigned k = 0; k < 32; k++)
@@ -2321,6 +2355,10 @@ void print_figures(uint64_t end_bytes)
 	       "sampled every ms: peak %" PRIu64 ", mean %.0f\n", g_fig.peak_pending_rcu,
 	       g_fig.peak_pending_all,
 	       g_fig.samples ? (double)g_fig.sum_pending / (double)g_fig.samples : 0.0);
+	if (g_opt.rcu_bound != 0)
+		printf("rcu bound: 1..%u sheaves per lcore (dslab_rcu_set_max_pending), kfree_rcu "
+		       "waits at the bound: at least %" PRIu64 " (sampled every ms)\n",
+		       g_opt.rcu_bound, g_fig.bound_waits);
 	{
 		uint64_t taken = 0, checks = 0, pub = 0, ret = 0;
 		for (auto &L : g_lc) {
