@@ -14,7 +14,7 @@
 # Nolock.SignalsIntoThreadUnregisterLoseNothing, which require timer signals
 # to land inside dslab's slow paths: valgrind delivers them only between its
 # translated blocks (the first never got one there; the second would spend
-# its 30 s on a fraction of its signals: 9000 in 60 s).
+# up to its 120 s limit on a fraction of its signals: 9000 in 60 s).
 set -uo pipefail
 dir=${1:?usage: scripts/memcheck.sh BUILD_DIR}
 cd "$(dirname "$0")/.."
