@@ -5,6 +5,7 @@
  * Fault injection (dslab_fault.h). Each site has a pass budget and a fail
  * budget, consumed with atomic RMW; an unarmed site costs one relaxed load.
  * Only slow paths (memory source, sheaf and descriptor allocation) ask.
+ * The race-window callback is one atomic pointer (its context another).
  */
 #include "dslab_fault.h"
 #include "internal.h"
@@ -33,7 +34,16 @@ bool take(std::atomic<uint64_t> &budget)
 	return true;
 }
 
+std::atomic<void *> g_race_ctx{nullptr};
+
 } // namespace
+
+std::atomic<dslab_race_hook_t> g_race_hook{nullptr};
+
+void race_call(dslab_race_hook_t fn, dslab_race_point p, unsigned arg)
+{
+	fn(p, arg, g_race_ctx.load(std::memory_order_acquire));
+}
 
 bool fault_hit(dslab_fault_site site)
 {
@@ -69,4 +79,13 @@ extern "C" uint64_t dslab_fault_injected(enum dslab_fault_site site)
 	if ((unsigned)site >= DSLAB_FAULT_NR_SITES)
 		return 0;
 	return dslab::g_sites[site].injected.load(std::memory_order_relaxed);
+}
+
+extern "C" int dslab_race_hook_set(dslab_race_hook_t fn, void *ctx)
+{
+	/* The context before the callback: a thread that sees the new
+	 * callback (acquire) sees its context. */
+	dslab::g_race_ctx.store(ctx, std::memory_order_release);
+	dslab::g_race_hook.store(fn, std::memory_order_release);
+	return 0;
 }

@@ -263,6 +263,15 @@ private:
 
 /* ---- fault injection (fault.cpp): true when this attempt must fail -- */
 bool fault_hit(dslab_fault_site site);
+/* Race windows (dslab_race_hook_set()): a relaxed load when unset. */
+extern std::atomic<dslab_race_hook_t> g_race_hook;
+void race_call(dslab_race_hook_t fn, dslab_race_point p, unsigned arg);
+inline void race_window(dslab_race_point p, unsigned arg)
+{
+	dslab_race_hook_t fn = g_race_hook.load(std::memory_order_acquire);
+	if (unlikely(fn != nullptr))
+		race_call(fn, p, arg);
+}
 
 /* ---- topology (topology.cpp) ------------------------------------------ */
 int topo_init(const char *override_spec);

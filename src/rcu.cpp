@@ -497,6 +497,8 @@ void poll_global(unsigned lc, bool barrier_scan)
 		if (barrier_scan || g_orph_lock.try_lock()) {
 			g_inflight.fetch_add(1, std::memory_order_relaxed);
 			dslab_sheaf *ready = orph_take(barrier_scan);
+			if (ready != nullptr && !barrier_scan)
+				race_window(DSLAB_RACE_GLOBAL_TAKEN, 0);
 			g_orph_lock.unlock();
 			for (dslab_sheaf *s = ready, *next; s != nullptr; s = next) {
 				next = s->next;
@@ -515,6 +517,8 @@ void poll_global(unsigned lc, bool barrier_scan)
 				fb_close();
 			fb_take_expired(&heads, &blocks);
 			g_fb.pending.fetch_sub(count_objs(heads, blocks), std::memory_order_relaxed);
+			if ((heads != nullptr || blocks != nullptr) && !barrier_scan)
+				race_window(DSLAB_RACE_GLOBAL_TAKEN, 1);
 			g_inflight.fetch_add(1, std::memory_order_relaxed);
 			g_fb.lock.unlock();
 			free_closed(heads, blocks, lc);
@@ -785,6 +789,7 @@ void barrier(dslab_cache_impl *want, bool rcu = true)
 		 * or sees g_barrier_on and hands over by itself. */
 		if (lc == self || !g_rl[lc].online_pub.load(std::memory_order_seq_cst))
 			continue;
+		race_window(DSLAB_RACE_BARRIER_ASK, lc);
 		g_rl[lc].req_cache.store(want, std::memory_order_relaxed);
 		g_rl[lc].req.store(gen, std::memory_order_seq_cst); /* R1 */
 		asked[lc] = true;
@@ -1086,6 +1091,7 @@ extern "C" int dslab_rcu_online(void)
 	 * lists): its deferred frees from before, which would otherwise be
 	 * run into its sheaves at the end of this call. */
 	rl.online_pub.store(true, std::memory_order_seq_cst);
+	race_window(DSLAB_RACE_RCU_ONLINE, lc);
 	uint64_t r = rl.req.load(std::memory_order_seq_cst);
 	if (r != rl.ack.load(std::memory_order_relaxed) || deferred_barrier_on()) {
 		RunScope run;

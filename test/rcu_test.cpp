@@ -42,24 +42,10 @@ struct Obj {
 	uint64_t payload[5];
 };
 
+using dslab_test::launch;
 using dslab_test::LogCapture;
+using dslab_test::StopWorkers;
 using dslab_test::stats_of;
-
-/* Stops and joins the worker lcores when a test ends, failed or not, so
- * that a failure does not leave lcores running into the next test. */
-struct StopWorkers {
-	std::atomic<bool> &stop;
-	~StopWorkers()
-	{
-		stop.store(true, std::memory_order_release);
-		rte_eal_mp_wait_lcore();
-	}
-};
-
-template <class F> void launch(unsigned lcore, F *f)
-{
-	ASSERT_EQ(rte_eal_remote_launch([](void *a) { return (*static_cast<F *>(a))(); }, f, lcore), 0);
-}
 
 /* Runs first: attaching needs no online lcore and nothing pending. */
 TEST(Rcu, AttachApplicationQsbr)

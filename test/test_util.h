@@ -13,6 +13,7 @@
  * (DSLAB_TOPOLOGY=0:0,1:0,2:1,3:1): lcores 0,1 are socket 0, 2,3 socket 1.
  */
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -217,6 +218,24 @@ template <class F> void run_on(std::initializer_list<unsigned> lcores, F &f)
 	for (unsigned lc : launched) {
 		EXPECT_EQ(rte_eal_wait_lcore(lc), 0) << "lcore " << lc;
 	}
+}
+
+/* Stops and joins the worker lcores when a test ends, failed or not, so
+ * that a failure does not leave lcores running into the next test. */
+struct StopWorkers {
+	std::atomic<bool> &stop;
+	~StopWorkers()
+	{
+		stop.store(true, std::memory_order_release);
+		rte_eal_mp_wait_lcore();
+	}
+};
+
+/* Launch f() (returning int) on a worker lcore; rte_eal_wait_lcore() or
+ * StopWorkers collects it. */
+template <class F> void launch(unsigned lcore, F *f)
+{
+	ASSERT_EQ(rte_eal_remote_launch([](void *a) { return (*static_cast<F *>(a))(); }, f, lcore), 0);
 }
 
 /* Spin (yielding: 4 lcores share 2 cores) until v reaches n. */
