@@ -113,7 +113,7 @@ void lcore_uninit(unsigned lcore_id, void *)
 	 * use the sheaves being flushed; it defers (to the shared list,
 	 * below). */
 	BusyMark busy;
-	rcu_lcore_gone(lcore_id);
+	rcu_lcore_uninit(lcore_id);
 	deferred_run(lcore_id);
 	remote_flush(lcore_id);
 	{
@@ -402,10 +402,16 @@ extern "C" void dslab_cache_destroy(struct dslab_cache *cache)
 extern "C" int dslab_cache_destroy_async(struct dslab_cache *cache)
 {
 	dslab::BusyScope busy;
-	if (!valid_cache(cache) || cache->impl->kmalloc || !cache_unlink(cache->impl))
+	if (!valid_cache(cache) || cache->impl->kmalloc)
 		return fail(EINVAL);
-	int rc = destroy_async(cache->impl);
-	return rc < 0 ? fail(-rc) : 0;
+	/* The reaper first: once unlinked, the cache must reach it. */
+	int rc = reaper_start();
+	if (rc < 0)
+		return fail(-rc);
+	if (!cache_unlink(cache->impl))
+		return fail(EINVAL);
+	destroy_async(cache->impl);
+	return 0;
 }
 
 extern "C" struct dslab_cache *dslab_cache_lookup(const char *name)

@@ -356,7 +356,11 @@ int dslab_cache_stats(const struct dslab_cache *cache,
  * Call @p fn for every cache (kmalloc caches included), in creation order,
  * until it returns non-zero.
  * @return the last value @p fn returned (0 if it always returned 0).
- * Thread safety: any thread; @p fn must not create or destroy caches.
+ * Thread safety: any thread; @p fn must not create or destroy caches, nor
+ * wait for a grace period (a barrier, or a dslab_kfree_rcu() at the bound
+ * of dslab_rcu_set_max_pending()): @p fn runs under the cache registry's
+ * lock, and an online lcore waiting for that lock meanwhile (to create a
+ * cache, or leaving: rte_thread_unregister()) could not report.
  */
 int dslab_cache_walk(int (*fn)(struct dslab_cache *cache, void *arg),
 		     void *arg);

@@ -33,6 +33,9 @@ enum dslab_fault_site {
 	DSLAB_FAULT_SHEAF = 1,
 	/** Descriptors: chunk and cache metadata. */
 	DSLAB_FAULT_META = 2,
+	/** dslab's threads (the reaper of dslab_cache_destroy_async()):
+	 *  creation fails with EAGAIN. */
+	DSLAB_FAULT_THREAD = 3,
 	DSLAB_FAULT_NR_SITES
 };
 

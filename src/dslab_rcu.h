@@ -115,11 +115,14 @@ void dslab_rcu_offline(void);
  * long as the writer runs.
  *
  * Set it only on an lcore that never calls kfree_rcu() inside a read-side
- * critical section: the wait is a quiescent point of its caller. Not
+ * critical section, nor inside a dslab_cache_walk() callback: the wait is a
+ * quiescent point of its caller. Not
  * bounded: objects that take the fallback (another socket's, no sheaves),
  * sheaves handed over to a barrier, and the *_nolock calls and deferred
- * frees, which never wait. The bound outlives dslab_rcu_offline(); 0 lifts
- * it.
+ * frees, which never wait. The bound outlives dslab_rcu_offline() but not
+ * the thread's lcore id: when a registered thread unregisters
+ * (rte_thread_unregister()) the bound is lifted, so that a thread given the
+ * same id later does not inherit it. 0 lifts it.
  *
  * @param sheaves  the bound in sheaves; 0: unbounded.
  * @return 0, or -EINVAL (not an lcore, not initialised).
@@ -163,7 +166,9 @@ void dslab_rcu_barrier_on_cache(struct dslab_cache *cache);
  * Objects still allocated then are reported as leaks and their memory kept.
  * The application must not use the cache after the call, except that
  * objects already handed to kfree_rcu may still be waiting.
- * @return 0, -EINVAL (not a live cache), -ENOMEM (no reaper thread).
+ * @return 0, -EINVAL (not a live cache), or pthread_create()'s error
+ * (-EAGAIN: the reaper thread could not start; the cache is left alive and
+ * linked, the call can be repeated).
  * Thread safety: control for this cache; callable from a reader lcore.
  */
 int dslab_cache_destroy_async(struct dslab_cache *cache);

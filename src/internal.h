@@ -529,6 +529,9 @@ int rcu_init(uint64_t flush_us, uint64_t stall_ms);
 void rcu_fini();
 /* An lcore stops: submit and hand over its rcu work, take it offline. */
 void rcu_lcore_gone(unsigned lc);
+/* An lcore id is released (thread unregistered, EAL cleanup): as gone, and
+ * its per-thread settings (dslab_rcu_set_max_pending()) are reset. */
+void rcu_lcore_uninit(unsigned lc);
 /* A pcs is flushed: its rcu sheaf is freed, or submitted if not empty. */
 void rcu_pcs_gone(dslab_cache_impl *c, unsigned lc);
 bool cache_rcu_busy(dslab_cache_impl *c);
@@ -572,7 +575,10 @@ void remote_drain_wait();
  * c's sheaves. Late arrivals: remote.cpp. */
 void remote_reap_begin(dslab_cache_impl *c);
 void rcu_barrier_on(dslab_cache_impl *c);
-int destroy_async(dslab_cache_impl *c);
+/* Start the reaper thread if it does not run: 0 or -errno (the cache must
+ * not be unlinked then). destroy_async() hands it an unlinked cache. */
+int reaper_start();
+void destroy_async(dslab_cache_impl *c);
 
 /* stats.cpp */
 void stats_read(const dslab_cache_impl *c, struct dslab_cache_stats *s);

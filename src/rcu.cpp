@@ -45,7 +45,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
-#include <thread>
+#include <pthread.h>
 
 #include <rte_cycles.h>
 #include <rte_malloc.h>
@@ -117,7 +117,8 @@ struct Fallback {
 /* ---- async destroy ------------------------------------------------------- */
 std::mutex g_reap_mu;
 std::condition_variable g_reap_cv;
-std::thread g_reaper;
+pthread_t g_reaper;
+bool g_reaper_on; /* g_reaper runs; under g_reap_mu */
 dslab_cache_impl *g_dying; /* linked through next */
 unsigned g_dying_n;        /* unlinked and not yet reaped */
 bool g_reap_stop;
@@ -869,13 +870,13 @@ void barrier(dslab_cache_impl *want, bool rcu = true)
 		reclaim_own(self);
 }
 
-void reaper_main()
+void *reaper_main(void *)
 {
 	std::unique_lock<std::mutex> lk(g_reap_mu);
 	for (;;) {
 		g_reap_cv.wait(lk, [] { return g_dying != nullptr || g_reap_stop; });
 		if (g_dying == nullptr)
-			return;
+			return nullptr;
 		dslab_cache_impl *c = g_dying;
 		g_dying = c->next;
 		lk.unlock();
@@ -924,6 +925,16 @@ void rcu_lcore_gone(unsigned lc)
 	rte_rcu_qsbr_thread_unregister(g_v, lc);
 }
 
+void rcu_lcore_uninit(unsigned lc)
+{
+	rcu_lcore_gone(lc);
+	/* The id may be given to another thread (rte_thread_register()): it
+	 * must not inherit this one's bound and wait inside its read-side
+	 * sections, reporting quiescent states it is not in. */
+	if (lc < RTE_MAX_LCORE)
+		g_rl[lc].max_waiting = 0;
+}
+
 void rcu_fini()
 {
 	if (g_v == nullptr)
@@ -931,8 +942,7 @@ void rcu_fini()
 	/* No lcore runs dslab code now: take every lcore offline for it, so
 	 * that no barrier (the reaper's included) waits for one. */
 	for (unsigned lc = 0; lc < RTE_MAX_LCORE; lc++) {
-		rcu_lcore_gone(lc);
-		g_rl[lc].max_waiting = 0;
+		rcu_lcore_uninit(lc);
 		/* Readers or not, their batches and deferred frees go now. */
 		remote_flush(lc);
 		deferred_run(lc);
@@ -942,8 +952,10 @@ void rcu_fini()
 		g_reap_stop = true;
 	}
 	g_reap_cv.notify_all();
-	if (g_reaper.joinable())
-		g_reaper.join();
+	if (g_reaper_on) {
+		pthread_join(g_reaper, nullptr);
+		g_reaper_on = false;
+	}
 	g_reap_stop = false;
 	barrier(nullptr);
 	g_v = nullptr;
@@ -980,19 +992,31 @@ bool rcu_caller_online() { return caller_online(rte_lcore_id()); }
 
 uint64_t rcu_stall_ms() { return g_stall_ms; }
 
-int destroy_async(dslab_cache_impl *c)
+int reaper_start()
 {
 	std::lock_guard<std::mutex> lk(g_reap_mu);
-	if (!g_reaper.joinable()) {
-		g_reaper = std::thread(reaper_main);
-		if (!g_reaper.joinable())
-			return -ENOMEM;
-	}
+	if (g_reaper_on)
+		return 0;
+	/* pthread_create, not std::thread: its failure is an error code
+	 * (std::thread would throw, and this library is built without
+	 * exceptions). */
+	int rc = unlikely(fault_hit(DSLAB_FAULT_THREAD))
+			 ? EAGAIN
+			 : pthread_create(&g_reaper, nullptr, reaper_main, nullptr);
+	if (rc != 0)
+		return -rc;
+	pthread_setname_np(g_reaper, "dslab-reaper");
+	g_reaper_on = true;
+	return 0;
+}
+
+void destroy_async(dslab_cache_impl *c)
+{
+	std::lock_guard<std::mutex> lk(g_reap_mu);
 	c->next = g_dying;
 	g_dying = c;
 	g_dying_n++;
 	g_reap_cv.notify_one();
-	return 0;
 }
 
 void rcu_barrier_on(dslab_cache_impl *c) { barrier(c); }

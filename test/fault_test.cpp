@@ -8,6 +8,7 @@
  * initialised by the suite's main()).
  */
 #include <algorithm>
+#include <chrono>
 #include <set>
 #include <thread>
 #include <vector>
@@ -203,6 +204,34 @@ TEST_F(Fault, FreesNeverFail)
 	EXPECT_EQ(s.objects_in_use, 0u);
 	EXPECT_GT(s.sheaf_flush, 0u);
 	dslab_cache_destroy(c);
+}
+
+/* The reaper thread of dslab_cache_destroy_async() starts on its first call
+ * (no test of this binary calls it before): when it cannot, the call fails
+ * and the cache stays alive and linked, so nothing is lost. */
+TEST_F(Fault, AsyncDestroyWithoutReaperLeavesCacheAlive)
+{
+	dslab_cache *c = dslab_cache_create("fault_reaper", 64, nullptr);
+	ASSERT_NE(c, nullptr);
+	void *p = dslab_alloc(c, 0);
+	ASSERT_NE(p, nullptr);
+	ASSERT_EQ(dslab_fault_set(DSLAB_FAULT_THREAD, 0, 1), 0);
+	const uint64_t injected = dslab_fault_injected(DSLAB_FAULT_THREAD);
+	rte_errno = 0;
+	EXPECT_EQ(dslab_cache_destroy_async(c), -EAGAIN);
+	EXPECT_EQ(rte_errno, EAGAIN);
+	ASSERT_EQ(dslab_fault_injected(DSLAB_FAULT_THREAD), injected + 1)
+		<< "the reaper already ran: the failure was not exercised";
+	EXPECT_EQ(dslab_cache_lookup("fault_reaper"), c) << "still linked";
+	EXPECT_EQ(dslab_caches_dying(), 0u);
+	dslab_free(c, p); /* still usable */
+	EXPECT_EQ(stats_of(c).objects_in_use, 0u);
+	/* Once the thread can start, the same call works. */
+	ASSERT_EQ(dslab_cache_destroy_async(c), 0);
+	EXPECT_EQ(dslab_cache_lookup("fault_reaper"), nullptr);
+	for (int i = 0; i < 10000 && dslab_caches_dying() != 0; i++)
+		std::this_thread::sleep_for(std::chrono::milliseconds(1));
+	EXPECT_EQ(dslab_caches_dying(), 0u) << "reaped";
 }
 
 TEST_F(Fault, DescriptorFailureLeavesNameFree)

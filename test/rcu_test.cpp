@@ -774,6 +774,45 @@ TEST(Rcu, MaxPendingCountsTheOpenSheavesOfEveryCache)
 	}
 }
 
+/* The bound belongs to the thread, not to its lcore id: a registered thread
+ * that sets it and leaves must not hand it to the next thread given the same
+ * id, which would wait (reporting quiescent states) inside its read-side
+ * sections. */
+TEST(Rcu, MaxPendingIsNotInheritedByTheNextThreadOfAnLcoreId)
+{
+	dslab_cache *a = dslab_cache_create("rcu_reuse_a", 64, nullptr);
+	dslab_cache *b = dslab_cache_create("rcu_reuse_b", 64, nullptr);
+	ASSERT_TRUE(a != nullptr && b != nullptr);
+	unsigned first = LCORE_ID_ANY, second = LCORE_ID_ANY;
+	std::thread([&] {
+		ASSERT_EQ(rte_thread_register(), 0) << rte_errno;
+		first = rte_lcore_id();
+		EXPECT_EQ(dslab_rcu_online(), 0);
+		EXPECT_EQ(dslab_rcu_set_max_pending(1), 0);
+		dslab_rcu_offline();
+		rte_thread_unregister();
+	}).join();
+	std::thread([&] {
+		ASSERT_EQ(rte_thread_register(), 0) << rte_errno;
+		second = rte_lcore_id();
+		EXPECT_EQ(dslab_rcu_online(), 0);
+		/* Two open sheaves: a bound of 1 would wait before the second. */
+		dslab_kvfree_rcu(dslab_alloc(a, 0));
+		dslab_kvfree_rcu(dslab_alloc(b, 0));
+		dslab_rcu_offline();
+		rte_thread_unregister();
+	}).join();
+	ASSERT_NE(first, (unsigned)LCORE_ID_ANY);
+	ASSERT_EQ(second, first) << "DPDK gives a released non-EAL lcore id to the next thread";
+	EXPECT_EQ(stats_of(a).rcu_max_pending_wait + stats_of(b).rcu_max_pending_wait, 0u)
+		<< "the second thread waited under the first one's bound";
+	dslab_rcu_barrier();
+	for (dslab_cache *x : {a, b}) {
+		EXPECT_EQ(stats_of(x).objects_pending_rcu + stats_of(x).objects_in_use, 0u);
+		dslab_cache_destroy(x);
+	}
+}
+
 TEST(Rcu, BadInput)
 {
 	Obj *none = nullptr;
