@@ -238,7 +238,15 @@ void deferred_run_all()
 
 void deferred_hand_to_shared(unsigned lc)
 {
+	/* Counted as a run: between the exchange and the last push the
+	 * entries are in neither list, where a barrier's sweep misses them;
+	 * the barrier waits for this, then takes the shared list again
+	 * (deferred_wait_runs()). */
+	RunScope run;
+	race_window(DSLAB_RACE_HAND_OVER_BEGIN, lc);
 	uintptr_t w = list_of(lc)->exchange(0, std::memory_order_seq_cst);
+	if (w != 0)
+		race_window(DSLAB_RACE_HAND_OVER_TAKEN, lc);
 	while (w != 0) {
 		void *link = (w & kRcuTag) ? static_cast<void *>(&reinterpret_cast<dslab_rcu_head *>(
 						  w & ~kRcuTag)->next)
@@ -259,6 +267,17 @@ bool deferred_barrier_on() { return g_barrier_on.load(std::memory_order_seq_cst)
 void deferred_wait_runs()
 {
 	g_runs.flip_and_wait("barrier: a run of deferred frees another thread took");
+	/* A hand-over (deferred_hand_to_shared()) the wait covered took an
+	 * lcore's list before the barrier's sweep did and put it on the
+	 * shared list after the sweep took that: take it once more. One that
+	 * begins after the wait holds only frees pushed after the sweep,
+	 * which are newer than the barrier. */
+	RunScope run;
+	uintptr_t w = g_deferred_nonlcore.exchange(0, std::memory_order_seq_cst);
+	if (w != 0) {
+		run_list(w, rte_lcore_id());
+		report_bad();
+	}
 }
 
 bool deferred_running_here() { return t_runs != 0; }

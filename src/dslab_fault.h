@@ -74,6 +74,16 @@ enum dslab_race_point {
 	 * online and reading its pending barrier request.
 	 */
 	DSLAB_RACE_RCU_ONLINE = 2,
+	/**
+	 * An lcore id is released (rte_thread_unregister()): its deferred
+	 * frees move to the shared list. arg: the lcore. BEGIN: before the
+	 * lcore's list is taken (a nolock call made here, as by a signal
+	 * handler, is deferred to that list). TAKEN: the list was taken, not
+	 * empty, and nothing is on the shared list yet. A barrier that returns
+	 * while a thread is stopped here has missed those frees.
+	 */
+	DSLAB_RACE_HAND_OVER_BEGIN = 3,
+	DSLAB_RACE_HAND_OVER_TAKEN = 4,
 	DSLAB_RACE_NR_POINTS
 };
 

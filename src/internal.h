@@ -189,7 +189,8 @@ void deferred_hand_to_shared(unsigned lc);
  * what is pushed meanwhile waits for the next safe point. */
 void deferred_run_once(unsigned lc);
 /* Barrier (serialized): wait for the runs of lists taken before, naming
- * a long one every rcu_stall_ms. */
+ * a long one every rcu_stall_ms (hand-overs to the shared list included),
+ * then take the shared list once more. */
 void deferred_wait_runs();
 /* A barrier is under way (begin before it asks any lcore): lcores leave
  * the shared list to it. */
