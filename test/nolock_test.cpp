@@ -78,7 +78,10 @@ TEST(Nolock, NolockCallsUseMainsFarEnd)
 {
 	dslab_cache *k = kmalloc64();
 	ASSERT_NE(k, nullptr);
-	/* Warm the lcore's sheaves with a regular call: main is full. */
+	/* Start from no sheaves (tests run before this one, in whatever
+	 * order the binary was linked, may have left main partly filled),
+	 * then warm them with a regular call: main is full. */
+	dslab_cache_shrink(k);
 	void *w = dslab_kmalloc(64, 0);
 	ASSERT_NE(w, nullptr);
 	dslab_kfree(w);
