@@ -198,20 +198,6 @@ void on_remote_timer(int)
 	errno = se;
 }
 
-bool start_timer_here(timer_t *timer)
-{
-	struct sigevent sev {};
-	sev.sigev_notify = SIGEV_THREAD_ID;
-	sev.sigev_signo = SIGRTMIN;
-	sev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
-	if (timer_create(CLOCK_MONOTONIC, &sev, timer) != 0)
-		return false;
-	struct itimerspec its {};
-	its.it_interval.tv_nsec = 30 * 1000;
-	its.it_value.tv_nsec = 30 * 1000;
-	return timer_settime(*timer, 0, &its, nullptr) == 0;
-}
-
 std::atomic<uint64_t> g_rbad{0};
 
 int remote_signal_loop(unsigned want)
@@ -224,7 +210,7 @@ int remote_signal_loop(unsigned want)
 		return -1;
 	timer_t timer;
 	h.armed = 1;
-	if (!start_timer_here(&timer))
+	if (!start_thread_timer(&timer, 30 * 1000)) /* 33 kHz */
 		return -2;
 	constexpr unsigned kLive = 512;
 	RvObj *live[kLive] = {};
@@ -278,11 +264,7 @@ int remote_signal_loop(unsigned want)
 TEST(NolockRace, SignalsIntoRemoteFreesLoseNothing)
 {
 	dslab_cache *k = dslab_cache_lookup("kmalloc-64");
-	struct sigaction sa {};
-	sa.sa_handler = on_remote_timer;
-	sa.sa_flags = SA_RESTART;
-	sigemptyset(&sa.sa_mask);
-	ASSERT_EQ(sigaction(SIGRTMIN, &sa, nullptr), 0);
+	ASSERT_TRUE(set_timer_handler(on_remote_timer));
 	for (auto &h : g_rh)
 		h = RHState{};
 	dslab_rcu_barrier();

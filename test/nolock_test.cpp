@@ -707,30 +707,8 @@ struct LoopResult {
 };
 LoopResult g_loop[RTE_MAX_LCORE];
 
-/* Make fn SIGRTMIN's handler. */
-bool set_timer_handler(void (*fn)(int))
-{
-	struct sigaction sa {};
-	sa.sa_handler = fn;
-	sa.sa_flags = SA_RESTART;
-	sigemptyset(&sa.sa_mask);
-	return sigaction(SIGRTMIN, &sa, nullptr) == 0;
-}
-
-/* Start a 20 kHz SIGRTMIN timer aimed at the calling thread. */
-bool start_thread_timer(timer_t *timer)
-{
-	struct sigevent sev {};
-	sev.sigev_notify = SIGEV_THREAD_ID;
-	sev.sigev_signo = SIGRTMIN;
-	sev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
-	if (timer_create(CLOCK_MONOTONIC, &sev, timer) != 0)
-		return false;
-	struct itimerspec its {};
-	its.it_interval.tv_nsec = 50 * 1000;
-	its.it_value.tv_nsec = 50 * 1000;
-	return timer_settime(*timer, 0, &its, nullptr) == 0;
-}
+/* The timer: 20 kHz. */
+constexpr long kTimerNs = 50 * 1000;
 
 /* A tight loop of regular calls on kmalloc-64 objects while the timer
  * fires into it. */
@@ -745,7 +723,7 @@ int signal_loop(unsigned want_signals)
 
 	timer_t timer;
 	h.armed = 1;
-	if (!start_thread_timer(&timer))
+	if (!start_thread_timer(&timer, kTimerNs))
 		return -2;
 
 	constexpr unsigned kLive = 256;
@@ -919,7 +897,7 @@ TEST(Nolock, SignalsIntoThreadUnregisterLoseNothing)
 	std::thread t([&] {
 		timer_t timer;
 		g_us.armed = 1;
-		if (!start_thread_timer(&timer)) {
+		if (!start_thread_timer(&timer, kTimerNs)) {
 			failed = 1;
 			return;
 		}

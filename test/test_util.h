@@ -23,7 +23,12 @@
 #include <string>
 #include <vector>
 
+#include <csignal>
+#include <ctime>
+
 #include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 #include <rte_launch.h>
@@ -35,6 +40,32 @@
 #include <dslab.h>
 
 namespace dslab_test {
+
+/* Make fn SIGRTMIN's handler. */
+inline bool set_timer_handler(void (*fn)(int))
+{
+	struct sigaction sa {};
+	sa.sa_handler = fn;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	return sigaction(SIGRTMIN, &sa, nullptr) == 0;
+}
+
+/* Start a SIGRTMIN timer aimed at the calling thread, every period_ns
+ * (under a second). */
+inline bool start_thread_timer(timer_t *timer, long period_ns)
+{
+	struct sigevent sev {};
+	sev.sigev_notify = SIGEV_THREAD_ID;
+	sev.sigev_signo = SIGRTMIN;
+	sev._sigev_un._tid = (pid_t)syscall(SYS_gettid);
+	if (timer_create(CLOCK_MONOTONIC, &sev, timer) != 0)
+		return false;
+	struct itimerspec its {};
+	its.it_interval.tv_nsec = period_ns;
+	its.it_value.tv_nsec = period_ns;
+	return timer_settime(*timer, 0, &its, nullptr) == 0;
+}
 
 /* Rounds of a race test: DSLAB_RACE_ROUNDS when set and not empty
  * (scripts/test.sh sets it lower for the sanitizers, and exports it empty
