@@ -287,6 +287,7 @@ TEST(NolockRace, SignalsIntoRemoteFreesLoseNothing)
 	}
 	printf("%" PRIu64 " signals, %" PRIu64 " handler allocs, %" PRIu64 " handler kfree_rcu_nolock, "
 	       "%" PRIu64 " free_rcu_remote_ring\n", sig, allocs, rcu, d.free_rcu_remote_ring);
+	EXPECT_GT(rcu, 0u) << "no handler ran a kfree_rcu_nolock: nothing was tested";
 	EXPECT_EQ(g_rbad.load(), 0u);
 	EXPECT_EQ(dups, 0u);
 	EXPECT_EQ(corrupt, 0u);
