@@ -16,7 +16,6 @@
 #include <csignal>
 #include <cinttypes>
 #include <ctime>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
