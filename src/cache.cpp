@@ -34,6 +34,8 @@ RTE_INIT(dslab_log_init)
 }
 
 std::mutex g_registry;
+/* dslab_cache_walk() callbacks under way on this thread (refused_in_walk()). */
+__thread uint32_t t_walk;
 dslab_cache_impl *g_first, *g_last;
 bool g_init;
 void *g_lcore_cb;
@@ -129,6 +131,17 @@ void lcore_uninit(unsigned lcore_id, void *)
 } // namespace
 
 bool initialised() { return g_init; }
+bool in_walk() { return t_walk != 0; }
+
+bool refused_in_walk(const char *fn)
+{
+	if (likely(t_walk == 0))
+		return false;
+	DSLAB_LOG(ERR, "%s called from a dslab_cache_walk() callback, which holds the cache "
+		  "registry: refused", fn);
+	rte_errno = EDEADLK;
+	return true;
+}
 void registry_lock() { g_registry.lock(); }
 void registry_unlock() { g_registry.unlock(); }
 dslab_cache_impl *registry_first() { return g_first; }
@@ -342,7 +355,7 @@ extern "C" int dslab_init(const struct dslab_config *cfg)
 
 extern "C" void dslab_fini(void)
 {
-	if (!g_init)
+	if (!g_init || dslab::refused_in_walk("dslab_fini"))
 		return;
 	/* Every object waiting for a grace period is freed first, and the
 	 * caches of pending asynchronous destroys are reaped. */
@@ -372,13 +385,15 @@ extern "C" void dslab_fini(void)
 extern "C" struct dslab_cache *dslab_cache_create(const char *name, size_t size,
 						  const struct dslab_cache_args *args)
 {
+	if (dslab::refused_in_walk("dslab_cache_create"))
+		return nullptr;
 	return cache_create(name, size, args, false);
 }
 
 extern "C" void dslab_cache_destroy(struct dslab_cache *cache)
 {
 	dslab::BusyScope busy;
-	if (cache == nullptr)
+	if (cache == nullptr || dslab::refused_in_walk("dslab_cache_destroy"))
 		return;
 	if (!valid_cache(cache) || cache->impl->kmalloc) {
 		DSLAB_LOG(ERR, "dslab_cache_destroy(%p): not a cache that can be destroyed", (void *)cache);
@@ -402,6 +417,8 @@ extern "C" void dslab_cache_destroy(struct dslab_cache *cache)
 extern "C" int dslab_cache_destroy_async(struct dslab_cache *cache)
 {
 	dslab::BusyScope busy;
+	if (dslab::refused_in_walk("dslab_cache_destroy_async"))
+		return -EDEADLK;
 	if (!valid_cache(cache) || cache->impl->kmalloc)
 		return fail(EINVAL);
 	/* The reaper first: once unlinked, the cache must reach it. */
@@ -420,6 +437,8 @@ extern "C" struct dslab_cache *dslab_cache_lookup(const char *name)
 		rte_errno = EINVAL;
 		return nullptr;
 	}
+	if (dslab::refused_in_walk("dslab_cache_lookup"))
+		return nullptr;
 	std::lock_guard<std::mutex> g(g_registry);
 	dslab_cache_impl *c = find(name);
 	if (c == nullptr) {
@@ -477,11 +496,13 @@ extern "C" int dslab_cache_walk(int (*fn)(struct dslab_cache *, void *), void *a
 {
 	if (fn == nullptr)
 		return fail(EINVAL);
+	if (dslab::refused_in_walk("dslab_cache_walk"))
+		return -EDEADLK;
 	std::lock_guard<std::mutex> g(g_registry);
-	for (dslab_cache_impl *c = g_first; c != nullptr; c = c->next) {
-		int rc = fn(c->pub, arg);
-		if (rc != 0)
-			return rc;
-	}
-	return 0;
+	t_walk++;
+	int rc = 0;
+	for (dslab_cache_impl *c = g_first; c != nullptr && rc == 0; c = c->next)
+		rc = fn(c->pub, arg);
+	t_walk--;
+	return rc;
 }

@@ -239,6 +239,8 @@ int dslab_init(const struct dslab_config *cfg);
 /**
  * Tear dslab down: destroy every cache (reporting leaked objects) and the
  * kmalloc caches. Memory of caches with leaked objects is kept.
+ * In a dslab_cache_walk() callback it is refused (logged, rte_errno =
+ * EDEADLK) and does nothing.
  * Thread safety: control; no other dslab call may run or follow except
  * dslab_init().
  */
@@ -275,7 +277,8 @@ int dslab_lcore_socket(unsigned lcore_id);
  *   Arguments, or NULL for defaults.
  * @return
  *   The cache, or NULL with rte_errno: EINVAL (bad argument, not
- *   initialised), EEXIST (name in use), ENOMEM.
+ *   initialised), EEXIST (name in use), ENOMEM, EDEADLK (called from a
+ *   dslab_cache_walk() callback).
  * Thread safety: any thread; serialized internally with other cache
  * creation and destruction.
  */
@@ -302,7 +305,8 @@ struct dslab_cache *dslab_cache_create(const char *name, size_t size,
  * the destroy runs).
  *
  * @param cache the cache, or NULL (no-op). Errors (rte_errno): EINVAL (not a
- *   cache, or a kmalloc cache), EDEADLK (see above).
+ *   cache, or a kmalloc cache), EDEADLK (see above, and in a
+ *   dslab_cache_walk() callback).
  * Thread safety: control: no thread may use the cache during or after
  * the call. Context: may block (grace period).
  */
@@ -310,7 +314,8 @@ void dslab_cache_destroy(struct dslab_cache *cache);
 
 /**
  * Find a cache by name.
- * @return the cache or NULL (rte_errno = ENOENT).
+ * @return the cache or NULL (rte_errno = ENOENT; EINVAL: name NULL;
+ *   EDEADLK: called from a dslab_cache_walk() callback).
  * Thread safety: any thread.
  */
 struct dslab_cache *dslab_cache_lookup(const char *name);
@@ -355,12 +360,21 @@ int dslab_cache_stats(const struct dslab_cache *cache,
 /**
  * Call @p fn for every cache (kmalloc caches included), in creation order,
  * until it returns non-zero.
- * @return the last value @p fn returned (0 if it always returned 0).
- * Thread safety: any thread; @p fn must not create or destroy caches, nor
- * wait for a grace period (a barrier, or a dslab_kfree_rcu() at the bound
- * of dslab_rcu_set_max_pending()): @p fn runs under the cache registry's
- * lock, and an online lcore waiting for that lock meanwhile (to create a
- * cache, or leaving: rte_thread_unregister()) could not report.
+ *
+ * @p fn runs under the cache registry's lock. Calls that take that lock or
+ * wait for a grace period under it (an online lcore blocked on the lock, to
+ * create a cache or to leave, could not report) are refused in @p fn: they
+ * log an error, set rte_errno to EDEADLK and return at once, doing nothing
+ * (dslab_cache_create() and dslab_cache_lookup() return NULL,
+ * dslab_cache_destroy_async() and a nested dslab_cache_walk() -EDEADLK;
+ * dslab_cache_destroy(), dslab_fini(), dslab_rcu_barrier() and
+ * dslab_rcu_barrier_on_cache() return). A dslab_kfree_rcu() at the bound of
+ * dslab_rcu_set_max_pending() does not wait there. @p fn must not call
+ * rte_thread_unregister() (dslab's lcore callback takes the lock).
+ *
+ * @return the last value @p fn returned (0 if it always returned 0), or
+ *   -EINVAL (@p fn NULL), -EDEADLK (called from a walk callback).
+ * Thread safety: any thread.
  */
 int dslab_cache_walk(int (*fn)(struct dslab_cache *cache, void *arg),
 		     void *arg);

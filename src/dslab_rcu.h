@@ -115,8 +115,8 @@ void dslab_rcu_offline(void);
  * long as the writer runs.
  *
  * Set it only on an lcore that never calls kfree_rcu() inside a read-side
- * critical section, nor inside a dslab_cache_walk() callback: the wait is a
- * quiescent point of its caller. Not
+ * critical section: the wait is a quiescent point of its caller. (In a
+ * dslab_cache_walk() callback the bound is not applied.) Not
  * bounded: objects that take the fallback (another socket's, no sheaves),
  * sheaves handed over to a barrier, and the *_nolock calls and deferred
  * frees, which never wait. The bound outlives dslab_rcu_offline() but not
@@ -148,6 +148,8 @@ void dslab_quiescent(void);
  * other barriers; covers exactly the online lcores; logs an lcore that stops
  * reporting quiescent states (every rcu_stall_ms) instead of waiting in
  * silence. The call is a quiescent point of its caller.
+ * In a dslab_cache_walk() callback it is refused (logged, rte_errno =
+ * EDEADLK) and waits for nothing.
  * Thread safety: any thread; must not be called inside a read-side section.
  */
 void dslab_rcu_barrier(void);
@@ -166,7 +168,8 @@ void dslab_rcu_barrier_on_cache(struct dslab_cache *cache);
  * Objects still allocated then are reported as leaks and their memory kept.
  * The application must not use the cache after the call, except that
  * objects already handed to kfree_rcu may still be waiting.
- * @return 0, -EINVAL (not a live cache), or pthread_create()'s error
+ * @return 0, -EINVAL (not a live cache), -EDEADLK (called from a
+ * dslab_cache_walk() callback), or pthread_create()'s error
  * (-EAGAIN: the reaper thread could not start; the cache is left alive and
  * linked, the call can be repeated).
  * Thread safety: control for this cache; callable from a reader lcore.

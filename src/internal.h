@@ -513,7 +513,12 @@ bool cache_unlink(dslab_cache_impl *c);
 /* Flush every lcore's sheaves and the barns, report leaks, free. */
 void cache_reap(dslab_cache_impl *c);
 bool initialised();
-template <class F> void for_each_cache(F f);
+/* The caller is inside a dslab_cache_walk() callback, which holds the
+ * registry: fn is refused there (logged, rte_errno = EDEADLK) rather than
+ * deadlock on that lock or wait for a grace period under it. */
+bool refused_in_walk(const char *fn);
+/* Inside a walk callback (no log): a soft wait is skipped there. */
+bool in_walk();
 void registry_lock();
 void registry_unlock();
 dslab_cache_impl *registry_first();

@@ -648,7 +648,7 @@ bool sheaf_path(dslab_cache_impl *c, void *obj, int socket, unsigned lc, bool ma
 		/* About to open a sheaf: room for it under the bound? */
 		RcuLcore &rl = g_rl[lc];
 		if (unlikely(rl.max_waiting != 0) && may_wait &&
-		    rl.open_n + rl.pend_n >= rl.max_waiting) {
+		    rl.open_n + rl.pend_n >= rl.max_waiting && !in_walk()) {
 			wait_for_room(c, lc);
 			/* A reclaimed sheaf may have left an empty one here
 			 * (keep_in_pcs()). */
@@ -1209,7 +1209,7 @@ extern "C" void dslab_quiescent(void)
 
 extern "C" void dslab_rcu_barrier(void)
 {
-	if (g_v != nullptr)
+	if (g_v != nullptr && !refused_in_walk("dslab_rcu_barrier"))
 		barrier(nullptr);
 }
 
@@ -1221,7 +1221,8 @@ extern "C" void dslab_rcu_barrier_on_cache(struct dslab_cache *cache)
 		rte_errno = EINVAL;
 		return;
 	}
-	barrier(cache->impl);
+	if (!refused_in_walk("dslab_rcu_barrier_on_cache"))
+		barrier(cache->impl);
 }
 
 extern "C" unsigned dslab_caches_dying(void)

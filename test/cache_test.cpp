@@ -15,6 +15,8 @@
 #include <gtest/gtest.h>
 
 #include <dslab.h>
+#include <dslab_rcu.h>
+#include <rte_errno.h>
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/lsan_interface.h>
@@ -96,6 +98,72 @@ TEST(Cache, CreateNameLookupDuplicateWalk)
 	c = dslab_cache_create("cache_geo", 40, nullptr); /* the name is free again */
 	EXPECT_NE(c, nullptr);
 	dslab_cache_destroy(c);
+}
+
+/* A walk callback runs under the registry lock: the calls that take it, or
+ * wait for a grace period under it, are refused there with EDEADLK (without
+ * that, the first of them would deadlock the test) and change nothing. */
+TEST(Cache, WalkCallbackCallsAreRefused)
+{
+	dslab_cache *v = dslab_cache_create("walk_victim", 32, nullptr);
+	ASSERT_NE(v, nullptr);
+	struct Seen {
+		dslab_cache *victim;
+		int calls;
+		dslab_cache *created, *found;
+		int create_errno, lookup_errno, destroy_errno, async_rc, walk_rc;
+		int barrier_errno, barrier_on_errno, fini_errno;
+	} seen{};
+	seen.victim = v;
+	EXPECT_EQ(dslab_cache_walk(
+			  [](dslab_cache *, void *arg) {
+				  auto *s = static_cast<Seen *>(arg);
+				  s->calls++;
+				  rte_errno = 0;
+				  s->created = dslab_cache_create("walk_new", 32, nullptr);
+				  s->create_errno = rte_errno;
+				  rte_errno = 0;
+				  s->found = dslab_cache_lookup("walk_victim");
+				  s->lookup_errno = rte_errno;
+				  rte_errno = 0;
+				  dslab_cache_destroy(s->victim);
+				  s->destroy_errno = rte_errno;
+				  s->async_rc = dslab_cache_destroy_async(s->victim);
+				  s->walk_rc = dslab_cache_walk([](dslab_cache *, void *) { return 0; }, nullptr);
+				  rte_errno = 0;
+				  dslab_rcu_barrier();
+				  s->barrier_errno = rte_errno;
+				  rte_errno = 0;
+				  dslab_rcu_barrier_on_cache(s->victim);
+				  s->barrier_on_errno = rte_errno;
+				  rte_errno = 0;
+				  dslab_fini();
+				  s->fini_errno = rte_errno;
+				  return 5;
+			  },
+			  &seen),
+		  5);
+	EXPECT_EQ(seen.calls, 1);
+	EXPECT_EQ(seen.created, nullptr);
+	EXPECT_EQ(seen.create_errno, EDEADLK);
+	EXPECT_EQ(seen.found, nullptr);
+	EXPECT_EQ(seen.lookup_errno, EDEADLK);
+	EXPECT_EQ(seen.destroy_errno, EDEADLK);
+	EXPECT_EQ(seen.async_rc, -EDEADLK);
+	EXPECT_EQ(seen.walk_rc, -EDEADLK);
+	EXPECT_EQ(seen.barrier_errno, EDEADLK);
+	EXPECT_EQ(seen.barrier_on_errno, EDEADLK);
+	EXPECT_EQ(seen.fini_errno, EDEADLK);
+	/* Nothing changed, and after the walk the same calls work. */
+	EXPECT_EQ(dslab_cache_lookup("walk_victim"), v);
+	EXPECT_EQ(dslab_cache_lookup("walk_new"), nullptr);
+	EXPECT_EQ(dslab_caches_dying(), 0u);
+	void *p = dslab_alloc(v, 0);
+	ASSERT_NE(p, nullptr);
+	dslab_free(v, p);
+	EXPECT_EQ(dslab_cache_walk([](dslab_cache *, void *) { return 0; }, nullptr), 0);
+	dslab_cache_destroy(v);
+	EXPECT_EQ(dslab_cache_lookup("walk_victim"), nullptr);
 }
 
 TEST(Cache, ObjectSizeAndAlignment)

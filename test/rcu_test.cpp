@@ -774,6 +774,47 @@ TEST(Rcu, MaxPendingCountsTheOpenSheavesOfEveryCache)
 	}
 }
 
+/* In a dslab_cache_walk() callback, which holds the registry lock, the bound
+ * is not applied: its wait could need an online lcore blocked on that lock.
+ * Outside, it applies as before. */
+TEST(Rcu, MaxPendingDoesNotWaitInAWalkCallback)
+{
+	dslab_cache *a = dslab_cache_create("rcu_walk_a", 64, nullptr);
+	dslab_cache *b = dslab_cache_create("rcu_walk_b", 64, nullptr);
+	dslab_cache *c = dslab_cache_create("rcu_walk_c", 64, nullptr);
+	ASSERT_TRUE(a != nullptr && b != nullptr && c != nullptr);
+	ASSERT_EQ(dslab_rcu_online(), 0);
+	ASSERT_EQ(dslab_rcu_set_max_pending(1), 0);
+	struct Ctx {
+		dslab_cache *a, *b;
+		int calls;
+	} ctx{a, b, 0};
+	EXPECT_EQ(dslab_cache_walk(
+			  [](dslab_cache *, void *arg) {
+				  auto *x = static_cast<Ctx *>(arg);
+				  x->calls++;
+				  dslab_kvfree_rcu(dslab_alloc(x->a, 0));
+				  /* A second open sheaf: over the bound of 1. */
+				  dslab_kvfree_rcu(dslab_alloc(x->b, 0));
+				  return 1;
+			  },
+			  &ctx),
+		  1);
+	EXPECT_EQ(ctx.calls, 1);
+	EXPECT_EQ(stats_of(a).rcu_max_pending_wait + stats_of(b).rcu_max_pending_wait, 0u)
+		<< "waited for a grace period under the registry lock";
+	EXPECT_EQ(stats_of(a).objects_pending_rcu + stats_of(b).objects_pending_rcu, 2u);
+	dslab_kvfree_rcu(dslab_alloc(c, 0)); /* a third open sheaf, outside: waits */
+	EXPECT_EQ(stats_of(c).rcu_max_pending_wait, 1u);
+	ASSERT_EQ(dslab_rcu_set_max_pending(0), 0);
+	dslab_rcu_offline();
+	dslab_rcu_barrier();
+	for (dslab_cache *x : {a, b, c}) {
+		EXPECT_EQ(stats_of(x).objects_pending_rcu + stats_of(x).objects_in_use, 0u);
+		dslab_cache_destroy(x);
+	}
+}
+
 /* The bound belongs to the thread, not to its lcore id: a registered thread
  * that sets it and leaves must not hand it to the next thread given the same
  * id, which would wait (reporting quiescent states) inside its read-side
