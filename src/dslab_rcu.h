@@ -75,7 +75,9 @@ void dslab_kvfree_rcu(void *ptr);
  * instead of dslab's own. Thread ids are lcore ids, so @p v must have
  * max_threads above every lcore id that goes online.
  * @return 0; -EINVAL (NULL, not initialised); -EBUSY (objects are waiting
- *   for a grace period or an lcore is online in the current variable).
+ *   for a grace period or an lcore is online in the current variable; the
+ *   caller itself is answered at once, without waiting for a barrier that
+ *   may be waiting for it).
  * Thread safety: control.
  */
 int dslab_rcu_attach(struct rte_rcu_qsbr *v);

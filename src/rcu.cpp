@@ -1080,6 +1080,10 @@ extern "C" int dslab_rcu_attach(struct rte_rcu_qsbr *v)
 {
 	if (v == nullptr || g_v == nullptr)
 		return fail(EINVAL);
+	/* Answered before the lock: a barrier holding it may be waiting for
+	 * this (online) lcore to report, which it could not do blocked here. */
+	if (caller_online(rte_lcore_id()))
+		return fail(EBUSY);
 	std::lock_guard<std::mutex> g(g_barrier);
 	for (unsigned lc = 0; lc < RTE_MAX_LCORE; lc++)
 		if (g_rl[lc].online_pub.load(std::memory_order_acquire))

@@ -79,6 +79,33 @@ TEST(Rcu, AttachApplicationQsbr)
 	rte_free(v);
 }
 
+/* An online lcore that calls dslab_rcu_attach() while a barrier runs: the
+ * barrier holds its lock and waits for this lcore to report. The call must
+ * answer EBUSY at once, not block on that lock (both would wait for ever). */
+TEST(Rcu, AttachByAnOnlineLcoreDoesNotWaitForABarrier)
+{
+	ASSERT_EQ(dslab_rcu_online(), 0);
+	std::atomic<int> done{0};
+	auto waiter = [&]() {
+		dslab_rcu_barrier();
+		done.store(1);
+		return 0;
+	};
+	launch(1, &waiter);
+	/* Time for the barrier to take its lock and ask this lcore (if it has
+	 * not yet, attach answers EBUSY all the same: the test then proves
+	 * less, it does not fail). */
+	rte_delay_ms(50);
+	EXPECT_EQ(done.load(), 0) << "the barrier did not wait for this online lcore";
+	EXPECT_EQ(dslab_rcu_attach(dslab_rcu_qsbr()), -EBUSY);
+	while (done.load() == 0) {
+		dslab_quiescent();
+		sched_yield();
+	}
+	EXPECT_EQ(rte_eal_wait_lcore(1), 0);
+	dslab_rcu_offline();
+}
+
 /* A reader lcore holds a reference across many reads; the writer retires
  * objects and reuses memory as fast as the spare and the barn hand it
  * back. A reused object would change under the reader. */
