@@ -369,7 +369,9 @@ int dslab_cache_stats(const struct dslab_cache *cache,
  * dslab_cache_destroy_async() and a nested dslab_cache_walk() -EDEADLK;
  * dslab_cache_destroy(), dslab_fini(), dslab_rcu_barrier() and
  * dslab_rcu_barrier_on_cache() return). A dslab_kfree_rcu() at the bound of
- * dslab_rcu_set_max_pending() does not wait there. @p fn must not call
+ * dslab_rcu_set_max_pending() does not wait there, and a dslab_kvfree_rcu()
+ * with no memory for a pointer array leaves its object allocated (EDEADLK)
+ * instead of waiting for a grace period. @p fn must not call
  * rte_thread_unregister() (dslab's lcore callback takes the lock).
  *
  * @return the last value @p fn returned (0 if it always returned 0), or

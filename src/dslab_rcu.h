@@ -63,8 +63,9 @@ struct dslab_rcu_head {
  * Free an object without an rcu head after a grace period (seed 004's
  * headless kvfree_rcu). Objects are batched in arrays. When no array can be
  * had: a caller that is not an online reader waits for a grace period and
- * frees; an online reader lcore cannot wait for itself, so the object is
- * reported and left allocated (rte_errno = EDEADLK, counter
+ * frees; an online reader lcore cannot wait for itself, nor can a
+ * dslab_cache_walk() callback (it holds the cache registry), so the object
+ * is reported and left allocated (rte_errno = EDEADLK, counter
  * kvfree_rcu_nomem) instead of hanging.
  * Thread safety: any thread.
  */

@@ -576,10 +576,13 @@ bool fallback(dslab_cache_impl *c, void *obj, dslab_rcu_head *head, unsigned lc)
 				? nullptr
 				: static_cast<PtrBlock *>(malloc(sizeof(PtrBlock)));
 		if (spare == nullptr) {
-			if (caller_online(lc)) {
-				DSLAB_LOG(ERR, "kvfree_rcu(%p): no memory for a pointer array, and lcore %u "
-					  "is an online reader that cannot wait for its own grace "
-					  "period: object left allocated", obj, lc);
+			/* In a walk callback, a wait under the registry lock
+			 * could need an online lcore blocked on that lock. */
+			if (caller_online(lc) || in_walk()) {
+				DSLAB_LOG(ERR, "kvfree_rcu(%p): no memory for a pointer array, and %s "
+					  "cannot wait for a grace period: object left allocated", obj,
+					  in_walk() ? "a dslab_cache_walk() callback"
+						    : "an online reader lcore");
 				if (c != nullptr) {
 					stat_add(c, lc, STAT_kvfree_rcu_nomem, 1);
 #if DSLAB_CHECKED

@@ -481,6 +481,26 @@ TEST(Rcu, HeadlessWithoutArrayMemory)
 	EXPECT_EQ(stats_of(c).objects_in_use, 2u); /* left allocated, not lost */
 	dslab_rcu_offline();
 
+	/* Offline but in a dslab_cache_walk() callback, under the registry
+	 * lock: no wait there either. */
+	struct Ctx {
+		void *obj;
+		int err;
+	} ctx{remote, 0};
+	EXPECT_EQ(dslab_cache_walk(
+			  [](dslab_cache *, void *arg) {
+				  auto *x = static_cast<Ctx *>(arg);
+				  rte_errno = 0;
+				  dslab_kvfree_rcu(x->obj);
+				  x->err = rte_errno;
+				  return 1;
+			  },
+			  &ctx),
+		  1);
+	EXPECT_EQ(ctx.err, EDEADLK);
+	EXPECT_EQ(stats_of(c).kvfree_rcu_nomem, 2u);
+	EXPECT_EQ(stats_of(c).objects_in_use, 2u);
+
 	dslab_kvfree_rcu(remote); /* offline: synchronize, then free */
 	dslab_kvfree_rcu(remote2);
 	dslab_fault_set(DSLAB_FAULT_META, 0, 0);
