@@ -400,8 +400,9 @@ extern "C" void dslab_cache_destroy(struct dslab_cache *cache)
 		rte_errno = EINVAL;
 		return;
 	}
-	if (rcu_caller_online()) {
-		/* Its barrier would wait for this lcore's own quiescent report. */
+	if (rcu_caller_in_qsbr()) {
+		/* Its barrier would wait for this lcore's own quiescent report
+		 * (dslab_rcu_online(), or online in the variable directly). */
 		DSLAB_LOG(ERR, "dslab_cache_destroy(%s) on lcore %u, an online rcu reader, could "
 			  "wait on itself: not destroyed; use dslab_cache_destroy_async()",
 			  cache->impl->name, rte_lcore_id());

@@ -292,9 +292,11 @@ struct dslab_cache *dslab_cache_create(const char *name, size_t size,
  * leaks (count, slabs, socket) and their memory is kept, never freed under a
  * live reference.
  *
- * An online rcu reader lcore cannot wait for a grace period that needs its
- * own quiescent report: there the call destroys nothing and sets rte_errno
- * to EDEADLK (use dslab_cache_destroy_async(), or go offline first).
+ * An online rcu reader lcore (through dslab_rcu_online(), or put online in
+ * the QSBR variable by the application itself) cannot wait for a grace
+ * period that needs its own quiescent report: there the call destroys
+ * nothing and sets rte_errno to EDEADLK (use dslab_cache_destroy_async(),
+ * or go offline first).
  *
  * The barrier includes the deferred-work barrier (dslab_nolock.h): frees
  * deferred by nolock calls and remote frees in home rings are done first.

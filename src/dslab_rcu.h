@@ -29,6 +29,15 @@
  * The contract, as for every QSBR user: reader lcores go online
  * (dslab_rcu_online()) and call dslab_quiescent() regularly, outside their
  * read-side critical sections. A barrier is a quiescent point of its caller.
+ *
+ * An lcore may instead go online in the variable directly
+ * (rte_rcu_qsbr_thread_register() and _online() with its lcore id as thread
+ * id, reporting with rte_rcu_qsbr_quiescent()). Grace periods wait for it
+ * all the same, and dslab never waits for one on it without reporting for
+ * it at a barrier, nor where it could not report: its calls that would
+ * (dslab_cache_destroy(), a dslab_kvfree_rcu() with no pointer array) fail
+ * with EDEADLK as on a dslab reader. It has no rcu sheaves: its kfree_rcu
+ * takes the fallback batches.
  */
 
 #include <stddef.h>
@@ -63,7 +72,8 @@ struct dslab_rcu_head {
  * Free an object without an rcu head after a grace period (seed 004's
  * headless kvfree_rcu). Objects are batched in arrays. When no array can be
  * had: a caller that is not an online reader waits for a grace period and
- * frees; an online reader lcore cannot wait for itself, nor can a
+ * frees; an online reader lcore (dslab's or the variable's directly)
+ * cannot wait for itself, nor can a
  * dslab_cache_walk() callback (it holds the cache registry), so the object
  * is reported and left allocated (rte_errno = EDEADLK, counter
  * kvfree_rcu_nomem) instead of hanging.
@@ -76,9 +86,9 @@ void dslab_kvfree_rcu(void *ptr);
  * instead of dslab's own. Thread ids are lcore ids, so @p v must have
  * max_threads above every lcore id that goes online.
  * @return 0; -EINVAL (NULL, not initialised); -EBUSY (objects are waiting
- *   for a grace period or an lcore is online in the current variable; the
- *   caller itself is answered at once, without waiting for a barrier that
- *   may be waiting for it).
+ *   for a grace period or a thread is online in the current variable,
+ *   through dslab or directly; the caller itself is answered at once,
+ *   without waiting for a barrier that may be waiting for it).
  * Thread safety: control.
  */
 int dslab_rcu_attach(struct rte_rcu_qsbr *v);

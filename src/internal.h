@@ -542,6 +542,8 @@ void rcu_lcore_uninit(unsigned lc);
 void rcu_pcs_gone(dslab_cache_impl *c, unsigned lc);
 bool cache_rcu_busy(dslab_cache_impl *c);
 bool rcu_caller_online();
+/* Online in the QSBR variable, through dslab or directly (caller_in_qsbr()). */
+bool rcu_caller_in_qsbr();
 /* kfree_rcu of an object already verified (a deferred kfree_rcu_nolock). */
 void rcu_free_verified(void *obj, dslab_rcu_head *head);
 /* dslab_deferred_barrier(): the rcu barrier's hand-over, no grace period. */

@@ -553,6 +553,21 @@ void fallback_add(dslab_rcu_head *head, PtrBlock *block_if_needed, void *obj)
 
 bool caller_online(unsigned lc) { return lc < RTE_MAX_LCORE && g_rl[lc].online; }
 
+/* lc (the caller) is online in the QSBR variable: through
+ * dslab_rcu_online(), or by the application's own
+ * rte_rcu_qsbr_thread_online() (thread ids are lcore ids). Either way a
+ * grace period needs its report: it must not wait for one without
+ * reporting, and it reports at a barrier, a quiescent point of its caller.
+ * Only a dslab_rcu_online() lcore has rcu sheaves and answers requests. */
+bool caller_in_qsbr(unsigned lc)
+{
+	if (caller_online(lc))
+		return true;
+	return lc < RTE_MAX_LCORE && g_v != nullptr && lc < g_v->max_threads &&
+	       __atomic_load_n(&g_v->qsbr_cnt[lc].cnt, __ATOMIC_RELAXED) !=
+		       __RTE_QSBR_CNT_THR_OFFLINE;
+}
+
 /* The headed or headless fallback. False: no memory for a headless block
  * and the caller may not wait (reported). */
 bool fallback(dslab_cache_impl *c, void *obj, dslab_rcu_head *head, unsigned lc)
@@ -578,7 +593,7 @@ bool fallback(dslab_cache_impl *c, void *obj, dslab_rcu_head *head, unsigned lc)
 		if (spare == nullptr) {
 			/* In a walk callback, a wait under the registry lock
 			 * could need an online lcore blocked on that lock. */
-			if (caller_online(lc) || in_walk()) {
+			if (caller_in_qsbr(lc) || in_walk()) {
 				DSLAB_LOG(ERR, "kvfree_rcu(%p): no memory for a pointer array, and %s "
 					  "cannot wait for a grace period: object left allocated", obj,
 					  in_walk() ? "a dslab_cache_walk() callback"
@@ -744,7 +759,7 @@ void wait_token(uint64_t t, unsigned self)
 	uint64_t next_warn = start + g_stall_ms * hz / 1000;
 
 	while (rte_rcu_qsbr_check(g_v, t, false) != 1) {
-		if (caller_online(self))
+		if (caller_in_qsbr(self))
 			rte_rcu_qsbr_quiescent(g_v, self);
 		uint64_t now = rte_get_timer_cycles();
 		if (now >= next_warn) {
@@ -771,19 +786,19 @@ void barrier(dslab_cache_impl *want, bool rcu = true)
 	 * or the two would wait for each other forever. */
 	std::unique_lock<std::mutex> g(g_barrier, std::defer_lock);
 	while (!g.try_lock()) {
-		if (caller_online(self)) {
+		if (caller_in_qsbr(self))
 			rte_rcu_qsbr_quiescent(g_v, self);
+		if (caller_online(self))
 			service(self);
-		}
 		sched_yield();
 	}
 
 	/* From here, lcores leave the shared deferred list to us. */
 	deferred_barrier_begin();
-	if (caller_online(self)) {
+	if (caller_in_qsbr(self))
 		rte_rcu_qsbr_quiescent(g_v, self); /* a barrier is a quiescent point */
+	if (caller_online(self))
 		flush_own(self, want);
-	}
 	/* Ask every other online lcore, then wait for their answers. */
 	uint64_t gen = ++g_gen;
 	bool asked[RTE_MAX_LCORE] = {};
@@ -818,7 +833,7 @@ void barrier(dslab_cache_impl *want, bool rcu = true)
 		}
 		if (done)
 			break;
-		if (caller_online(self))
+		if (caller_in_qsbr(self))
 			rte_rcu_qsbr_quiescent(g_v, self);
 		uint64_t now = rte_get_timer_cycles();
 		if (now >= next_warn) {
@@ -992,6 +1007,7 @@ bool cache_rcu_busy(dslab_cache_impl *c)
 }
 
 bool rcu_caller_online() { return caller_online(rte_lcore_id()); }
+bool rcu_caller_in_qsbr() { return caller_in_qsbr(rte_lcore_id()); }
 
 uint64_t rcu_stall_ms() { return g_stall_ms; }
 
@@ -1085,11 +1101,16 @@ extern "C" int dslab_rcu_attach(struct rte_rcu_qsbr *v)
 		return fail(EINVAL);
 	/* Answered before the lock: a barrier holding it may be waiting for
 	 * this (online) lcore to report, which it could not do blocked here. */
-	if (caller_online(rte_lcore_id()))
+	if (caller_in_qsbr(rte_lcore_id()))
 		return fail(EBUSY);
 	std::lock_guard<std::mutex> g(g_barrier);
 	for (unsigned lc = 0; lc < RTE_MAX_LCORE; lc++)
 		if (g_rl[lc].online_pub.load(std::memory_order_acquire))
+			return fail(EBUSY);
+	/* Threads the application put online in the variable itself. */
+	for (unsigned t = 0; t < g_v->max_threads; t++)
+		if (__atomic_load_n(&g_v->qsbr_cnt[t].cnt, __ATOMIC_ACQUIRE) !=
+		    __RTE_QSBR_CNT_THR_OFFLINE)
 			return fail(EBUSY);
 	if (g_orph_n.load() != 0 || g_fb.pending.load() != 0 || g_inflight.load() != 0)
 		return fail(EBUSY);

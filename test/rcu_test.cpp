@@ -106,6 +106,71 @@ TEST(Rcu, AttachByAnOnlineLcoreDoesNotWaitForABarrier)
 	dslab_rcu_offline();
 }
 
+/* An lcore the application puts online in the QSBR variable itself, not
+ * through dslab_rcu_online(): no dslab call may wait for a grace period on
+ * it without reporting for it. A barrier reports for its caller; a destroy
+ * and a kvfree_rcu with no pointer array fail with EDEADLK, as on a dslab
+ * reader; attach sees it online. If a call hangs, a watchdog on lcore 1
+ * reports for it after 10 s, so that the test fails instead of hanging. */
+TEST(Rcu, AnLcoreOnlineDirectlyInTheVariableNeverWaitsOnItself)
+{
+	struct rte_rcu_qsbr *v = dslab_rcu_qsbr();
+	const unsigned self = rte_lcore_id();
+	dslab_cache *c = dslab_cache_create("rcu_direct", 64, nullptr);
+	ASSERT_NE(c, nullptr);
+	void *remote = dslab_alloc_node(c, 0, 1); /* logical socket 1 */
+	ASSERT_NE(remote, nullptr);
+	ASSERT_EQ(rte_rcu_qsbr_thread_register(v, self), 0);
+	rte_rcu_qsbr_thread_online(v, self);
+
+	std::atomic<bool> done{false};
+	std::atomic<unsigned> rescues{0};
+	auto watchdog = [&]() {
+		const uint64_t end = rte_get_timer_cycles() + 10 * rte_get_timer_hz();
+		while (!done.load()) {
+			if (rte_get_timer_cycles() > end) {
+				rescues.fetch_add(1);
+				rte_rcu_qsbr_quiescent(v, self);
+			}
+			sched_yield();
+		}
+		return 0;
+	};
+	launch(1, &watchdog);
+
+	dslab_kvfree_rcu(dslab_alloc(c, 0)); /* no rcu sheaves here: the fallback */
+	dslab_rcu_barrier();
+	EXPECT_EQ(stats_of(c).objects_pending_rcu, 0u);
+
+	rte_errno = 0;
+	dslab_cache_destroy(c);
+	EXPECT_EQ(rte_errno, EDEADLK);
+	EXPECT_EQ(dslab_cache_lookup("rcu_direct"), c) << "destroyed";
+
+	dslab_rcu_barrier(); /* no open pointer block left */
+	ASSERT_EQ(dslab_fault_set(DSLAB_FAULT_META, 0, UINT64_MAX), 0);
+	rte_errno = 0;
+	dslab_kvfree_rcu(remote);
+	const int kvfree_errno = rte_errno;
+	dslab_fault_set(DSLAB_FAULT_META, 0, 0);
+	EXPECT_EQ(kvfree_errno, EDEADLK);
+	EXPECT_EQ(stats_of(c).kvfree_rcu_nomem, 1u);
+	EXPECT_EQ(stats_of(c).objects_in_use, 1u); /* left allocated, not lost */
+
+	EXPECT_EQ(dslab_rcu_attach(v), -EBUSY);
+
+	done.store(true);
+	EXPECT_EQ(rte_eal_wait_lcore(1), 0);
+	EXPECT_EQ(rescues.load(), 0u) << "a call waited for this lcore's own report";
+	rte_rcu_qsbr_thread_offline(v, self);
+	rte_rcu_qsbr_thread_unregister(v, self);
+	dslab_kvfree_rcu(remote);
+	dslab_rcu_barrier();
+	EXPECT_EQ(stats_of(c).objects_in_use, 0u);
+	dslab_cache_destroy(c);
+	EXPECT_EQ(dslab_cache_lookup("rcu_direct"), nullptr);
+}
+
 /* A reader lcore holds a reference across many reads; the writer retires
  * objects and reuses memory as fast as the spare and the barn hand it
  * back. A reused object would change under the reader. */
