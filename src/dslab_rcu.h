@@ -32,7 +32,8 @@
  *
  * An lcore may instead go online in the variable directly
  * (rte_rcu_qsbr_thread_register() and _online() with its lcore id as thread
- * id, reporting with rte_rcu_qsbr_quiescent()). Grace periods wait for it
+ * id, reporting with rte_rcu_qsbr_quiescent() or dslab_quiescent()).
+ * Grace periods wait for it
  * all the same, and dslab never waits for one on it without reporting for
  * it at a barrier, nor where it could not report: its calls that would
  * (dslab_cache_destroy(), a dslab_kvfree_rcu() with no pointer array) fail
@@ -144,7 +145,8 @@ void dslab_rcu_offline(void);
 int dslab_rcu_set_max_pending(unsigned sheaves);
 
 /**
- * Report a quiescent state for the calling lcore (if online) and do its
+ * Report a quiescent state for the calling lcore (if online in the QSBR
+ * variable, through dslab_rcu_online() or directly) and do its
  * deferred work: reclaim rcu sheaves whose grace period has passed, submit
  * partly filled ones older than rcu_flush_us, serve a barrier's request,
  * reclaim expired fallback batches, send the lcore's remote batches and

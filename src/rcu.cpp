@@ -1227,7 +1227,9 @@ extern "C" void dslab_quiescent(void)
 	unsigned lc = rte_lcore_id();
 	if (likely(lc < RTE_MAX_LCORE)) {
 		RcuLcore &rl = g_rl[lc];
-		if (rl.online)
+		/* Online through dslab, or put online in the variable by the
+		 * application (caller_in_qsbr()): the report is the same. */
+		if (likely(rl.online) || caller_in_qsbr(lc))
 			rte_rcu_qsbr_quiescent(g_v, lc);
 		if (likely(quiescent_idle(lc, rl)))
 			return;

@@ -107,11 +107,12 @@ TEST(Rcu, AttachByAnOnlineLcoreDoesNotWaitForABarrier)
 }
 
 /* An lcore the application puts online in the QSBR variable itself, not
- * through dslab_rcu_online(): no dslab call may wait for a grace period on
- * it without reporting for it. A barrier reports for its caller; a destroy
- * and a kvfree_rcu with no pointer array fail with EDEADLK, as on a dslab
- * reader; attach sees it online. If a call hangs, a watchdog on lcore 1
- * reports for it after 10 s, so that the test fails instead of hanging. */
+ * through dslab_rcu_online(): dslab_quiescent() reports for it, and no
+ * dslab call may wait for a grace period on it without reporting for it.
+ * A barrier reports for its caller; a destroy and a kvfree_rcu with no
+ * pointer array fail with EDEADLK, as on a dslab reader; attach sees it
+ * online. If a call hangs, a watchdog on lcore 1 reports for it after
+ * 10 s, so that the test fails instead of hanging. */
 TEST(Rcu, AnLcoreOnlineDirectlyInTheVariableNeverWaitsOnItself)
 {
 	struct rte_rcu_qsbr *v = dslab_rcu_qsbr();
@@ -137,6 +138,12 @@ TEST(Rcu, AnLcoreOnlineDirectlyInTheVariableNeverWaitsOnItself)
 		return 0;
 	};
 	launch(1, &watchdog);
+
+	/* dslab_quiescent() is its report too. */
+	uint64_t t = rte_rcu_qsbr_start(v);
+	EXPECT_EQ(rte_rcu_qsbr_check(v, t, false), 0);
+	dslab_quiescent();
+	EXPECT_EQ(rte_rcu_qsbr_check(v, t, false), 1) << "dslab_quiescent() did not report";
 
 	dslab_kvfree_rcu(dslab_alloc(c, 0)); /* no rcu sheaves here: the fallback */
 	dslab_rcu_barrier();
