@@ -559,13 +559,16 @@ bool caller_online(unsigned lc) { return lc < RTE_MAX_LCORE && g_rl[lc].online; 
  * grace period needs its report: it must not wait for one without
  * reporting, and it reports at a barrier, a quiescent point of its caller.
  * Only a dslab_rcu_online() lcore has rcu sheaves and answers requests. */
+/* Thread id t is online in the variable, whoever put it there. */
+bool qsbr_thread_online(unsigned t)
+{
+	return t < g_v->max_threads && __atomic_load_n(&g_v->qsbr_cnt[t].cnt, __ATOMIC_ACQUIRE) !=
+						__RTE_QSBR_CNT_THR_OFFLINE;
+}
+
 bool caller_in_qsbr(unsigned lc)
 {
-	if (caller_online(lc))
-		return true;
-	return lc < RTE_MAX_LCORE && g_v != nullptr && lc < g_v->max_threads &&
-	       __atomic_load_n(&g_v->qsbr_cnt[lc].cnt, __ATOMIC_RELAXED) !=
-		       __RTE_QSBR_CNT_THR_OFFLINE;
+	return caller_online(lc) || (lc < RTE_MAX_LCORE && g_v != nullptr && qsbr_thread_online(lc));
 }
 
 /* The headed or headless fallback. False: no memory for a headless block
@@ -1109,8 +1112,7 @@ extern "C" int dslab_rcu_attach(struct rte_rcu_qsbr *v)
 			return fail(EBUSY);
 	/* Threads the application put online in the variable itself. */
 	for (unsigned t = 0; t < g_v->max_threads; t++)
-		if (__atomic_load_n(&g_v->qsbr_cnt[t].cnt, __ATOMIC_ACQUIRE) !=
-		    __RTE_QSBR_CNT_THR_OFFLINE)
+		if (qsbr_thread_online(t))
 			return fail(EBUSY);
 	if (g_orph_n.load() != 0 || g_fb.pending.load() != 0 || g_inflight.load() != 0)
 		return fail(EBUSY);
