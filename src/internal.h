@@ -285,6 +285,10 @@ int topo_caller_socket();                /* the calling thread's socket;
 					    async-signal-safe */
 bool topo_socket_has_lcores(int socket);
 int topo_numa_node(int socket);          /* NUMA node backing a socket, -1: none */
+/* Whether the CPU has a write prefetch: x86 PREFETCHW (CPUID PRFCHW, which
+ * -march=corei7 does not let the compiler assume); elsewhere
+ * __builtin_prefetch(p, 1) is one. Read once. */
+bool cpu_has_prefetchw();
 
 /* ---- page map (pagemap.cpp) ------------------------------------------ */
 struct Chunk;

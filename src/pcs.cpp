@@ -303,6 +303,8 @@ bool pcs_ready(dslab_cache_impl *c, dslab_pcs *p, unsigned lc)
 	p->spare = sheaf_alloc(c, lc, socket, c->capacity);
 	p->socket_tag = DSLAB_PM_TAG(socket);
 	p->zero = c->flags & DSLAB_CACHE_ZERO ? DSLAB_F_ZERO : 0;
+	static_assert(DSLAB_SHEAF_CAPACITY_MAX < 0xffff, "prefetch_off's 'never'");
+	p->prefetch_off = cpu_has_prefetchw() ? 0 : 0xffff;
 	p->capacity = c->capacity;
 	return true;
 }

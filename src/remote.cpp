@@ -65,10 +65,6 @@
 #include <cstdio>
 #include <cstring>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <cpuid.h>
-#endif
-
 #include <rte_cycles.h>
 #include <rte_ring.h>
 
@@ -160,20 +156,9 @@ void to_slabs(void *const *objs, unsigned n, unsigned lc, Stat st)
 	}
 }
 
-/* Write prefetches: PREFETCHW where the CPU has it (x86: CPUID PRFCHW,
- * which -march=corei7 does not let the compiler assume), else a plain
- * prefetch. */
+/* Write prefetches: PREFETCHW where the CPU has it (cpu_has_prefetchw()),
+ * else a plain prefetch. */
 bool g_prefetchw;
-
-bool cpu_has_prefetchw()
-{
-#if defined(__x86_64__) || defined(__i386__)
-	unsigned a, b, c, d;
-	return __get_cpuid(0x80000001, &a, &b, &c, &d) != 0 && (c & bit_PRFCHW) != 0;
-#else
-	return true; /* __builtin_prefetch(p, 1) is the write prefetch */
-#endif
-}
 
 inline void prefetch_for_write(const void *p)
 {

@@ -14,6 +14,9 @@
 #include <cstdlib>
 #include <cstring>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 #include <numa.h>
 #include <sched.h>
 
@@ -123,6 +126,20 @@ bool topo_socket_has_lcores(int socket) { return topo_socket_valid(socket) && to
 
 void topo_fini() { memset(&topo, 0, sizeof(topo)); }
 bool topo_overridden() { return topo.overridden; }
+
+bool cpu_has_prefetchw()
+{
+#if defined(__x86_64__) || defined(__i386__)
+	/* CPUID traps to the hypervisor in a VM: once. */
+	static const bool has = [] {
+		unsigned a, b, c, d;
+		return __get_cpuid(0x80000001, &a, &b, &c, &d) != 0 && (c & bit_PRFCHW) != 0;
+	}();
+	return has;
+#else
+	return true;
+#endif
+}
 unsigned topo_socket_count() { return topo.nsockets; }
 
 bool topo_socket_valid(int socket)
