@@ -119,7 +119,13 @@ void lcore_uninit(unsigned lcore_id, void *)
 	deferred_run(lcore_id);
 	remote_flush(lcore_id);
 	{
-		std::lock_guard<std::mutex> g(g_registry);
+		/* rte_thread_unregister() from a dslab_cache_walk() callback:
+		 * this thread holds the registry already (relocking it was a
+		 * self-deadlock), and the walk, on this thread, is inside its
+		 * callback, not between two caches. */
+		std::unique_lock<std::mutex> g(g_registry, std::defer_lock);
+		if (t_walk == 0)
+			g.lock();
 		for (dslab_cache_impl *c = g_first; c != nullptr; c = c->next)
 			pcs_flush(c, lcore_id);
 	}

@@ -373,8 +373,9 @@ int dslab_cache_stats(const struct dslab_cache *cache,
  * dslab_rcu_barrier_on_cache() return). A dslab_kfree_rcu() at the bound of
  * dslab_rcu_set_max_pending() does not wait there, and a dslab_kvfree_rcu()
  * with no memory for a pointer array leaves its object allocated (EDEADLK)
- * instead of waiting for a grace period. @p fn must not call
- * rte_thread_unregister() (dslab's lcore callback takes the lock).
+ * instead of waiting for a grace period. @p fn may call
+ * rte_thread_unregister(): dslab's lcore callback then flushes the leaving
+ * lcore's sheaves under the lock the walk already holds.
  *
  * @return the last value @p fn returned (0 if it always returned 0), or
  *   -EINVAL (@p fn NULL), -EDEADLK (called from a walk callback).

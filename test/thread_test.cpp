@@ -9,6 +9,9 @@
  * it unregisters.
  */
 #include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <set>
 #include <string>
 #include <thread>
@@ -235,6 +238,57 @@ TEST(Threads, RegisteredThreadUsesSheavesFlushedOnUnregister)
 	EXPECT_EQ(s.objects_in_use, 1u);
 	dslab_free(c, kept);
 	EXPECT_EQ(stats_of(c).objects_in_use, 0u);
+}
+
+/* A registered thread that leaves inside a dslab_cache_walk() callback: dslab's
+ * lcore callback flushes its sheaves under the registry lock the walk holds
+ * on that same thread, instead of locking it again (a self-deadlock). */
+TEST(Threads, UnregisterInsideAWalkCallback)
+{
+	CachePtr cp = make_cache("thr_walk_leave", 64, 16, 2, 2);
+	ASSERT_TRUE(cp);
+	dslab_cache *c = cp.get();
+	struct Seen {
+		int calls;
+		unsigned lcore_after;
+	} seen{0, 0};
+	std::atomic<bool> done{false};
+	uint64_t in_sheaves = 0;
+
+	std::thread t([&] {
+		if (rte_thread_register() == 0) {
+			void *p = dslab_alloc(c, 0);
+			dslab_free(c, p);
+			in_sheaves = stats_of(c).objects_in_sheaves;
+			dslab_cache_walk(
+				[](dslab_cache *, void *arg) {
+					auto *s = static_cast<Seen *>(arg);
+					if (s->calls++ == 0) {
+						rte_thread_unregister();
+						s->lcore_after = rte_lcore_id();
+					}
+					return 0;
+				},
+				&seen);
+		}
+		done.store(true);
+	});
+	/* Without the fix the thread never comes back, holding the registry:
+	 * every later test would hang, so stop here. */
+	for (int i = 0; i < 2000 && !done.load(); i++)
+		std::this_thread::sleep_for(std::chrono::milliseconds(10));
+	if (!done.load()) {
+		fprintf(stderr, "rte_thread_unregister() inside a walk callback did not return\n");
+		abort();
+	}
+	t.join();
+	EXPECT_GT(in_sheaves, 0u) << "the thread had objects in its sheaves";
+	EXPECT_GT(seen.calls, 1) << "the walk went on after the thread left";
+	EXPECT_EQ(seen.lcore_after, (unsigned)LCORE_ID_ANY);
+	struct dslab_cache_stats s = stats_of(c);
+	EXPECT_EQ(s.objects_in_sheaves, 0u) << "the leaving thread's sheaves were flushed";
+	EXPECT_EQ(s.objects_in_use, 0u);
+	EXPECT_EQ(s.sheaf_free, s.sheaf_alloc);
 }
 
 } // namespace
