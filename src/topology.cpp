@@ -126,20 +126,6 @@ bool topo_socket_has_lcores(int socket) { return topo_socket_valid(socket) && to
 
 void topo_fini() { memset(&topo, 0, sizeof(topo)); }
 bool topo_overridden() { return topo.overridden; }
-
-bool cpu_has_prefetchw()
-{
-#if defined(__x86_64__) || defined(__i386__)
-	/* CPUID traps to the hypervisor in a VM: once. */
-	static const bool has = [] {
-		unsigned a, b, c, d;
-		return __get_cpuid(0x80000001, &a, &b, &c, &d) != 0 && (c & bit_PRFCHW) != 0;
-	}();
-	return has;
-#else
-	return true;
-#endif
-}
 unsigned topo_socket_count() { return topo.nsockets; }
 
 bool topo_socket_valid(int socket)
@@ -176,6 +162,20 @@ int topo_numa_node(int socket)
 	if (topo.numa_nodes <= 0)
 		return -1;
 	return topo.overridden ? socket % topo.numa_nodes : socket;
+}
+
+bool cpu_has_prefetchw()
+{
+#if defined(__x86_64__) || defined(__i386__)
+	/* CPUID traps to the hypervisor in a VM: once. */
+	static const bool has = [] {
+		unsigned a, b, c, d;
+		return __get_cpuid(0x80000001, &a, &b, &c, &d) != 0 && (c & bit_PRFCHW) != 0;
+	}();
+	return has;
+#else
+	return true;
+#endif
 }
 
 } // namespace dslab

@@ -6,7 +6,7 @@
  * a sheaf per socket with the others, under a lock, exchanged through the
  * barn (alloc_slowpath / free_slowpath); a thread registered
  * with rte_thread_register() gets an lcore id and sheaves, flushed back when
- * it unregisters.
+ * it unregisters (inside a dslab_cache_walk() callback too).
  */
 #include <atomic>
 #include <chrono>
