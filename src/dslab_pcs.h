@@ -607,10 +607,11 @@ dslab_kfree_nolock(const void *obj)
  * allocation of the replacement, whose first store is into an object that
  * came back through a grace period and was last read by the reader lcores.
  * Without the prefetch that store waits for the object's line to come back
- * from them, and on x86 the stores behind it wait too. Eight ahead covers a
- * line transfer of about 200 ns at the rate of dslab_kfree_rcu_bench's
- * writer (README.md, "kfree_rcu"). In kfree_rcu, not in dslab_alloc(): a
- * plain alloc and free reuse lines already in the lcore's cache, where the
+ * from them, and on x86 the stores behind it wait too. Eight ahead: of 1, 4,
+ * 8 and 16 (tried with the prefetch in dslab_alloc()), the best in
+ * dslab_kfree_rcu_bench on one slot, and as good as 4 and 16 on the table
+ * (README.md, "kfree_rcu"). In kfree_rcu, not in dslab_alloc(): a plain
+ * alloc and free reuse lines already in the lcore's cache, where the
  * prefetch only costs (in dslab_alloc() it took dslab_alloc_bench's
  * BM_Pair/dslab/64 from 5.6 to 7.0 ns on the development machine).
  */

@@ -553,12 +553,6 @@ void fallback_add(dslab_rcu_head *head, PtrBlock *block_if_needed, void *obj)
 
 bool caller_online(unsigned lc) { return lc < RTE_MAX_LCORE && g_rl[lc].online; }
 
-/* lc (the caller) is online in the QSBR variable: through
- * dslab_rcu_online(), or by the application's own
- * rte_rcu_qsbr_thread_online() (thread ids are lcore ids). Either way a
- * grace period needs its report: it must not wait for one without
- * reporting, and it reports at a barrier, a quiescent point of its caller.
- * Only a dslab_rcu_online() lcore has rcu sheaves and answers requests. */
 /* Thread id t is online in the variable, whoever put it there. */
 bool qsbr_thread_online(unsigned t)
 {
@@ -566,6 +560,12 @@ bool qsbr_thread_online(unsigned t)
 						__RTE_QSBR_CNT_THR_OFFLINE;
 }
 
+/* lc (the caller) is online in the QSBR variable: through
+ * dslab_rcu_online(), or by the application's own
+ * rte_rcu_qsbr_thread_online() (thread ids are lcore ids). Either way a
+ * grace period needs its report: it must not wait for one without
+ * reporting, and it reports at a barrier, a quiescent point of its caller.
+ * Only a dslab_rcu_online() lcore has rcu sheaves and answers requests. */
 bool caller_in_qsbr(unsigned lc)
 {
 	return caller_online(lc) || (lc < RTE_MAX_LCORE && g_v != nullptr && qsbr_thread_online(lc));
