@@ -117,7 +117,7 @@ void lcore_uninit(unsigned lcore_id, void *)
 	BusyMark busy;
 	rcu_lcore_uninit(lcore_id);
 	deferred_run(lcore_id);
-	remote_flush(lcore_id);
+	remote_lcore_release(lcore_id);
 	{
 		/* rte_thread_unregister() from a dslab_cache_walk() callback:
 		 * this thread holds the registry already (relocking it was a

@@ -180,9 +180,11 @@ struct dslab_pcs {
  * one goes out of line, which sends the batch. next[tag] is NULL (also
  * aligned) for every tag this lcore does not batch: its own socket, a
  * socket without a ring, direct mode, tags of large regions and of foreign
- * pointers, before dslab_init(); zeroed memory is "off". Written by its
- * lcore only, under its busy mark (and by fini and the lcore uninit
- * callback, when it cannot run).
+ * pointers, before dslab_init(), and every tag until the lcore's first
+ * batched free arms its batches (out of line, for the socket it runs on
+ * then); zeroed memory is "off". Written by its lcore only, under its busy
+ * mark (and by init, fini and the lcore uninit callback, when it cannot
+ * run).
  */
 struct dslab_remote_lcore {
 	void **next[DSLAB_PM_TAG_MASK + 1];

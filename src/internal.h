@@ -570,6 +570,9 @@ bool remote_send(dslab_cache_impl *c, unsigned lc, void *obj, int socket);
 bool remote_send_rcu(unsigned lc, uintptr_t tag, dslab_rcu_head *head, bool may_send);
 /* Send the lcore's partly filled batches. */
 void remote_flush(unsigned lc);
+/* Lcore id lc is released (lcore_uninit()): send its batches and disarm
+ * them, for the next thread given the id to arm for its own socket. */
+void remote_lcore_release(unsigned lc);
 /* Take up to max objects home from the socket's ring into its slabs. */
 unsigned remote_drain(int socket, unsigned lc, unsigned max);
 /* Take home what every ring holds now (barriers, fini). */

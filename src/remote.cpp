@@ -87,7 +87,15 @@ rte_ring *g_ring[RTE_MAX_NUMA_NODES];
 /* The sockets with a ring, for remote_flush(). */
 int g_ring_socket[RTE_MAX_NUMA_NODES];
 unsigned g_nring;
-/* Each lcore id's socket, as remote_init() armed its batches. */
+/* The socket lcore id lc's batches are armed for (every socket with a ring
+ * but that one), or kUnarmed: all of its next[] are NULL until its first
+ * batched free arms them, on the lcore itself under its busy mark (arm()).
+ * Lazily, because a non-EAL thread's socket is known only once it runs
+ * (rte_thread_register() takes it from the thread's affinity), and an lcore
+ * id released by one thread (lcore_uninit(), remote_lcore_release()) may be
+ * given to a thread on another node. Written by its lcore, and by init,
+ * fini and the lcore uninit callback when it cannot run. */
+constexpr int kUnarmed = -1;
 int g_home[RTE_MAX_LCORE];
 
 inline void **&next_of(unsigned lc, int socket)
@@ -99,6 +107,17 @@ inline void **&next_of(unsigned lc, int socket)
 inline void **batch_top(unsigned lc, int socket)
 {
 	return &dslab_remote_lcores[lc].objs[socket][kBatch - 1];
+}
+
+/* Arm lcore lc's batches for the socket it runs on now (the one
+ * pcs_ready() gives its sheaves). Its batches are empty and unarmed. */
+void arm(unsigned lc)
+{
+	const int home = topo_lcore_socket(lc);
+	for (unsigned i = 0; i < g_nring; i++)
+		if (g_ring_socket[i] != home)
+			next_of(lc, g_ring_socket[i]) = batch_top(lc, g_ring_socket[i]);
+	g_home[lc] = home;
 }
 
 /* Lcore lc holds objects in its batch for socket (batched, not empty). */
@@ -177,8 +196,8 @@ inline void prefetch_for_write(const void *p)
  * batch fills: the home socket's drain read them last, and taking them back
  * at the enqueue stalls the sender for a cache-line transfer. Where a
  * transfer takes 200 ns, this took a remote free in batches of 128 from 4.5
- * to 3.9 ns (README.md). Another sender may take those slots first: then it
- * is a wasted hint, nothing more. */
+ * to 3.9 ns (bench/RESULTS.md). Another sender may take those slots first:
+ * then it is a wasted hint, nothing more. */
 void prefetch_next_batch(const rte_ring *r)
 {
 	uint32_t head = __atomic_load_n(&r->prod.head, __ATOMIC_RELAXED);
@@ -265,14 +284,12 @@ int remote_init(uint32_t mode, uint32_t ring_size)
 		}
 		g_ring_socket[g_nring++] = s;
 	}
-	/* Arm the batches: every lcore id batches for every socket with a
-	 * ring but its own (a socket without lcores has no ring: its objects
-	 * go to its slabs directly). */
+	/* Every lcore id batches for every socket with a ring but its own (a
+	 * socket without lcores has no ring: its objects go to its slabs
+	 * directly), armed at its first batched free (arm()). */
 	for (unsigned lc = 0; lc < RTE_MAX_LCORE; lc++) {
-		g_home[lc] = topo_lcore_socket(lc);
-		for (unsigned i = 0; i < g_nring; i++)
-			if (g_ring_socket[i] != g_home[lc])
-				next_of(lc, g_ring_socket[i]) = batch_top(lc, g_ring_socket[i]);
+		memset(dslab_remote_lcores[lc].next, 0, sizeof(dslab_remote_lcores[lc].next));
+		g_home[lc] = kUnarmed;
 	}
 	return 0;
 }
@@ -283,6 +300,7 @@ void remote_fini()
 		remote_flush(lc);
 		/* Disarm: frees after fini take the slow path. */
 		memset(dslab_remote_lcores[lc].next, 0, sizeof(dslab_remote_lcores[lc].next));
+		g_home[lc] = kUnarmed;
 	}
 	remote_drain_all(rte_lcore_id());
 	for (auto &r : g_ring) {
@@ -297,6 +315,8 @@ void remote_fini()
 inline bool batch_append(unsigned lc, uintptr_t t, void *obj)
 {
 	void **&next = dslab_remote_lcores[lc].next[t];
+	if (next == nullptr && unlikely(g_home[lc] == kUnarmed))
+		arm(lc);
 	if (next == nullptr)
 		return false; /* not batched: direct mode, no ring, own socket */
 	*next = obj;
@@ -312,6 +332,10 @@ bool remote_send_rcu(unsigned lc, uintptr_t tag, dslab_rcu_head *head, bool may_
 {
 	static_assert(alignof(dslab_rcu_head) > kRcuEntry, "bit 0 of a head is free");
 	void **next = dslab_remote_lcores[lc].next[tag];
+	if (next == nullptr && g_home[lc] == kUnarmed) {
+		arm(lc);
+		next = dslab_remote_lcores[lc].next[tag];
+	}
 	if (next == nullptr || (!may_send && (uintptr_t)next % (kBatch * sizeof(void *)) == 0))
 		return false;
 	return batch_append(lc, tag, reinterpret_cast<void *>((uintptr_t)head | kRcuEntry));
@@ -332,6 +356,15 @@ void remote_flush(unsigned lc)
 	for (unsigned i = 0; i < g_nring; i++)
 		if (batch_holds(lc, g_ring_socket[i]))
 			send(lc, g_ring_socket[i]);
+}
+
+void remote_lcore_release(unsigned lc)
+{
+	remote_flush(lc);
+	/* Empty now: the next thread given this id arms them for its own
+	 * socket. */
+	memset(dslab_remote_lcores[lc].next, 0, sizeof(dslab_remote_lcores[lc].next));
+	g_home[lc] = kUnarmed;
 }
 
 void remote_drain_wait()
@@ -361,7 +394,11 @@ bool remote_idle(unsigned lc)
 	for (unsigned i = 0; i < g_nring; i++)
 		if (batch_holds(lc, g_ring_socket[i]))
 			return false;
-	return !remote_waiting(g_home[lc]);
+	const int home = g_home[lc];
+	if (likely(home != kUnarmed))
+		return !remote_waiting(home);
+	/* No batched free yet: the socket it will be armed for. */
+	return g_nring == 0 || !remote_waiting(topo_lcore_socket(lc));
 }
 
 unsigned remote_drain(int socket, unsigned lc, unsigned max)
@@ -417,9 +454,11 @@ extern "C" void dslab_free_other_(struct dslab_cache *cache, void *obj, uintptr_
 	 * (it sends the batch); everything else takes the full slow path. */
 	unsigned lc = rte_lcore_id();
 	uintptr_t t = e & DSLAB_PM_TAG_MASK;
-	/* A tag not batched here stays so (only init and fini arm or disarm
-	 * them): no mark needed to see it. */
-	if (likely(lc < RTE_MAX_LCORE && dslab_remote_lcores[lc].next[t] != nullptr)) {
+	/* A tag not batched here stays so once the lcore's batches are
+	 * armed (only its own lcore arms them, and the uninit callback
+	 * disarms them when it has left): no mark needed to see it. */
+	if (likely(lc < RTE_MAX_LCORE &&
+		   (dslab_remote_lcores[lc].next[t] != nullptr || g_home[lc] == kUnarmed))) {
 		uint32_t prev = dslab_enter_();
 		bool sent = batch_append(lc, t, obj);
 		if (likely(sent))

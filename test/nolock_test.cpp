@@ -22,6 +22,9 @@
  *  - remote frees by ring batch with 2 and 4 logical sockets: no lcore's
  *    sheaves hold a foreign object, every object comes home, the counts add
  *    up; a full ring loses nothing; a socket with no lcore is served direct;
+ *    a registered thread's batches are armed for the socket it runs on (a
+ *    reused lcore id on another NUMA node: two real nodes only) and sent
+ *    when it leaves;
  *    a batch no barrier asked for, sent while a destroy reaps its cache,
  *    lands safely (ThreadSanitizer saw the races before);
  *  - kfree_rcu_nolock of another socket's object goes home by ring and is
@@ -46,6 +49,7 @@
 #include <thread>
 #include <vector>
 
+#include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -1148,6 +1152,128 @@ TEST(Remote, SocketWithoutLcoresIsServedDirect)
 		     [&] { dslab_free(c, p); });
 		EXPECT_EQ(stats_of(c).objects_in_use, 0u);
 	}
+}
+
+/* Run fn on a thread registered with rte_thread_register(), pinned first to
+ * the CPUs of EAL lcore `like` (whose socket DPDK then gives it), and
+ * unregistered after; returns the lcore id it had. */
+template <typename Fn>
+unsigned on_registered_thread(unsigned like, Fn fn)
+{
+	unsigned id = RTE_MAX_LCORE;
+	std::thread t([&] {
+		rte_cpuset_t cpus = rte_lcore_cpuset(like);
+		if (pthread_setaffinity_np(pthread_self(), sizeof(cpus), &cpus) != 0 ||
+		    rte_thread_register() != 0)
+			return;
+		id = rte_lcore_id();
+		fn();
+		rte_thread_unregister();
+	});
+	t.join();
+	return id;
+}
+
+/* A registered thread's batches are armed when it first frees another
+ * socket's object, for the socket it has then; when it leaves they are sent
+ * and disarmed, so that the next thread given its lcore id arms them afresh
+ * (2 LOGICAL sockets: an lcore id the override does not list is socket 0). */
+TEST(Remote, ALeavingThreadsBatchIsSentAndItsLcoreIdArmedAgain)
+{
+	ASSERT_EQ(dslab_socket_count(), 2u);
+	CachePtr cp = make_cache("rm_leave", 64, 32, 4, 4);
+	ASSERT_TRUE(cp);
+	dslab_cache *c = cp.get();
+	constexpr unsigned kN = 10; /* fewer than a batch: sent by the leave */
+	std::vector<void *> objs(2 * kN);
+	for (auto &p : objs) {
+		p = dslab_alloc_node(c, 0, 1);
+		ASSERT_NE(p, nullptr);
+	}
+	const struct dslab_cache_stats s0 = stats_of(c);
+	int sock[2] = {-1, -1};
+	unsigned id[2];
+	for (unsigned round = 0; round < 2; round++)
+		id[round] = on_registered_thread(rte_get_main_lcore(), [&] {
+			sock[round] = dslab_lcore_socket(rte_lcore_id());
+			for (unsigned i = 0; i < kN; i++)
+				dslab_free(c, objs[round * kN + i]);
+			EXPECT_EQ(delta(stats_of(c), s0).objects_in_transit, (round + 1) * kN)
+				<< "round " << round << ": in the thread's batch";
+		});
+	for (unsigned round = 0; round < 2; round++) {
+		ASSERT_LT(id[round], (unsigned)RTE_MAX_LCORE) << "rte_thread_register() failed";
+		EXPECT_EQ(sock[round], 0) << "an lcore id the override does not list";
+	}
+	struct dslab_cache_stats d = delta(stats_of(c), s0);
+	EXPECT_EQ(d.free_remote_ring, 2 * kN) << "both threads batched (the second one re-armed)";
+	EXPECT_EQ(d.free_remote_node, 0u);
+	dslab_deferred_barrier(); /* what socket 1's ring holds */
+	d = delta(stats_of(c), s0);
+	EXPECT_EQ(d.remote_ring_drained + d.remote_ring_full, 2 * kN) << "all came home";
+	EXPECT_EQ(stats_of(c).objects_in_transit, 0u);
+	EXPECT_EQ(stats_of(c).objects_in_use, 0u);
+}
+
+/* The same on DPDK's own topology, where a registered thread's socket is
+ * that of the CPUs it runs on: a thread on one node takes an lcore id and
+ * leaves, a thread on the other node gets the same id and frees the first
+ * node's objects. They must go home by ring (free_remote_ring), which needs
+ * its batches armed for its own node, not for the one the id had at
+ * dslab_init() or under the previous thread (then that node's tag would be
+ * unbatched: free_remote_node, the slabs under their lock). Runs in
+ * test/qemu/run.sh's dslab_nolock_test-numa (two real NUMA nodes); skipped
+ * under the topology override, whose sockets are fixed per lcore id. */
+TEST(Remote, AnLcoreIdReusedOnAnotherNodeBatchesForItsNewSocket)
+{
+	const unsigned a = rte_get_main_lcore();
+	unsigned b = RTE_MAX_LCORE, lc;
+	RTE_LCORE_FOREACH(lc) {
+		if (dslab_lcore_socket(lc) != (int)rte_lcore_to_socket_id(lc))
+			GTEST_SKIP() << "topology override (LOGICAL sockets) in use: needs DPDK's own "
+					"topology on two NUMA nodes (test/qemu/run.sh)";
+		if (b == RTE_MAX_LCORE && dslab_lcore_socket(lc) != dslab_lcore_socket(a))
+			b = lc;
+	}
+	if (b == RTE_MAX_LCORE)
+		GTEST_SKIP() << "one socket: needs two NUMA nodes (test/qemu/run.sh)";
+	const int sa = dslab_lcore_socket(a), sb = dslab_lcore_socket(b);
+	CachePtr cp = make_cache("rm_reuse", 64, 32, 4, 4);
+	ASSERT_TRUE(cp);
+	dslab_cache *c = cp.get();
+	constexpr unsigned kN = 100;
+	void *far_obj = dslab_alloc_node(c, 0, sb);
+	ASSERT_NE(far_obj, nullptr);
+	std::vector<void *> objs(kN); /* the main lcore's: socket sa */
+	for (auto &p : objs) {
+		p = dslab_alloc(c, 0);
+		ASSERT_NE(p, nullptr);
+		ASSERT_EQ(dslab_pm_entry_(p) & DSLAB_PM_TAG_MASK, (uintptr_t)DSLAB_PM_TAG(sa));
+	}
+	const struct dslab_cache_stats s0 = stats_of(c);
+	int sock1 = -1, sock2 = -1;
+	/* On node sa: arms the id's batches for sa (frees an sb object). */
+	unsigned id1 = on_registered_thread(a, [&] {
+		sock1 = dslab_lcore_socket(rte_lcore_id());
+		dslab_free(c, far_obj);
+	});
+	/* On node sb, the same id: sa's objects are remote now. */
+	unsigned id2 = on_registered_thread(b, [&] {
+		sock2 = dslab_lcore_socket(rte_lcore_id());
+		for (void *p : objs)
+			dslab_free(c, p);
+	});
+	ASSERT_LT(id1, (unsigned)RTE_MAX_LCORE) << "rte_thread_register() failed";
+	ASSERT_EQ(id2, id1) << "DPDK gives a released lcore id to the next thread";
+	EXPECT_EQ(sock1, sa);
+	ASSERT_EQ(sock2, sb) << "DPDK's socket of a thread pinned to lcore " << b << "'s CPUs";
+	struct dslab_cache_stats d = delta(stats_of(c), s0);
+	EXPECT_EQ(d.free_remote_ring, kN + 1) << "batched for home by both threads";
+	EXPECT_EQ(d.free_remote_node, 0u) << "not into the slabs: the id's batches were armed for "
+					     "its previous socket";
+	dslab_deferred_barrier();
+	EXPECT_EQ(stats_of(c).objects_in_transit, 0u);
+	EXPECT_EQ(stats_of(c).objects_in_use, 0u);
 }
 
 TEST(Remote, DirectModeTakesTheLock)
