@@ -709,7 +709,8 @@ void BM_WorkingSet(benchmark::State &state, int peer)
 	state.counters["rss_first_B"] = double(ws.rss_first);
 	/* held_B: the allocator's own figure while the objects are live, in the
 	 * last timed pass (dslab bytes_held, the mempool's memory chunks);
-	 * -1 for the malloc family. mem_B: the figure of the README's table:
+	 * -1 for the malloc family. mem_B: the figure of the working-set table
+	 * (bench/RESULTS.md):
 	 * held_B where there is one, else rss_first_B. */
 	state.counters["held_B"] = double(held);
 	double mem = held >= 0 ? double(held) : double(ws.rss_first);

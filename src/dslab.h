@@ -87,7 +87,8 @@ enum dslab_mem_source {
 
 /** How an lcore's free of another socket's object goes home. */
 enum dslab_remote_free {
-	/** The faster of the two on the measurements in bench/README.md. */
+	/** The faster of the two on the measurements in README.md, "Benchmarks"
+	 *  (ring batches where there is more than one socket). */
 	DSLAB_REMOTE_DEFAULT = 0,
 	/** Batched per home socket in the freeing lcore, then one ring
 	 *  enqueue per batch; the home socket's lcores drain the ring. */

@@ -42,7 +42,7 @@
  * call that finds the mark set touches no sheaf. A slow path first moves
  * the far end down to the near end (pcs_settle_main(), rcu_settle()).
  * Marks on the fast paths were 4 of the 10 stores of a retire in
- * dslab_kfree_rcu_bench, which waits on its stores (README.md,
+ * dslab_kfree_rcu_bench, which waits on its stores (bench/RESULTS.md,
  * "kfree_rcu").
  *
  * Counters: a free stores its counter (free_cpu_sheaf), an alloc stores
@@ -167,7 +167,7 @@ struct dslab_pcs {
  *  brought yet) when a transfer between the lcores takes 200 ns: in that
  *  state a remote free cost 3.7 ns in batches of 128, 3.0-3.3 in batches of
  *  256, 3.0-3.1 in batches of 512, against 1.6 for a local free
- *  (README.md, "Remote frees and the nolock calls"). 2 KiB per lcore and
+ *  (bench/RESULTS.md, "Remote frees and the nolock calls"). 2 KiB per lcore and
  *  remote socket. */
 #define DSLAB_REMOTE_BATCH 256
 
@@ -612,7 +612,7 @@ dslab_kfree_nolock(const void *obj)
  * from them, and on x86 the stores behind it wait too. Eight ahead: of 1, 4,
  * 8 and 16 (tried with the prefetch in dslab_alloc()), the best in
  * dslab_kfree_rcu_bench on one slot, and as good as 4 and 16 on the table
- * (README.md, "kfree_rcu"). In kfree_rcu, not in dslab_alloc(): a plain
+ * (bench/RESULTS.md, "kfree_rcu"). In kfree_rcu, not in dslab_alloc(): a plain
  * alloc and free reuse lines already in the lcore's cache, where the
  * prefetch only costs (in dslab_alloc() it took dslab_alloc_bench's
  * BM_Pair/dslab/64 from 5.6 to 7.0 ns on the development machine).

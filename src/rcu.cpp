@@ -190,7 +190,7 @@ void rcu_settle(dslab_pcs *p)
  * and the sheaf holds objects of the lcore's socket, as every sheaf there.
  * A writer retiring objects that a reader lcore reads did about 4 barn
  * operations per sheaf without this and 0.002-1.9 with it, and retired 3-5%
- * more objects per second (dslab_kfree_rcu_bench, far state; README.md).
+ * more objects per second (dslab_kfree_rcu_bench, far state; bench/RESULTS.md).
  */
 bool keep_in_pcs(dslab_cache_impl *c, unsigned lc, dslab_sheaf *s)
 {
