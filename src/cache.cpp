@@ -285,6 +285,17 @@ void cache_reap(dslab_cache_impl *c)
 		 * and a late free must find a cache, not freed memory. */
 		DSLAB_LOG(ERR, "cache %s destroyed with %" PRIu64 " objects still allocated", c->name,
 			  leaked);
+		/* Some may be freed already, by an lcore of another socket
+		 * whose batch no barrier asked for (remote.cpp, late
+		 * arrivals): say how many and what avoids it. */
+		struct dslab_cache_stats st;
+		stats_read(c, &st);
+		if (st.objects_in_transit != 0)
+			DSLAB_LOG(ERR, "cache %s: %" PRIu64 " of them were freed on another socket and "
+				  "are still in transit home: in the remote batch of an lcore not "
+				  "online in dslab's QSBR, which sends it at its next "
+				  "dslab_quiescent() (call it after the last free to a cache "
+				  "before destroying the cache)", c->name, st.objects_in_transit);
 		std::lock_guard<std::mutex> g(g_leaked_lock);
 		c->next = g_leaked;
 		g_leaked = c;

@@ -304,8 +304,9 @@ struct dslab_cache *dslab_cache_create(const char *name, size_t size,
  * Remote frees still batched on an lcore that is not online in dslab's
  * QSBR variable are out of its reach: such an lcore calls dslab_quiescent()
  * after its last free to the cache; otherwise those objects count as still
- * allocated (reported, memory kept; they land in it when sent, also while
- * the destroy runs).
+ * allocated (reported, memory kept; the report says how many of them are
+ * in transit home; they land in the kept memory when sent, also while the
+ * destroy runs).
  *
  * @param cache the cache, or NULL (no-op). Errors (rte_errno): EINVAL (not a
  *   cache, or a kmalloc cache), EDEADLK (see above, and in a
