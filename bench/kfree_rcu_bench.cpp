@@ -24,6 +24,9 @@
  *                    writer: at most 4 sheaves' worth waits; the writer waits
  *                    (reporting its own quiescent state) when the reader is
  *                    late (bound_waits: such waits per sheaf's worth retired).
+ *   dslab_kfree_rcu_q4  the same with dslab_rcu_set_quiescent_bound(4): the
+ *                    writer's dslab_quiescent() (every 64 retires) waits
+ *                    instead, kfree_rcu never does (bound_waits likewise).
  *   dslab_free       the same loop, reader included, with a plain dslab_free()
  *                    (no grace period): the cost baseline of kfree_rcu.
  *   qsbr_dq          rte_rcu_qsbr_dq (DPDK's defer queue, one token per
@@ -203,7 +206,7 @@ void set_counters(benchmark::State &state, uint64_t retired, uint64_t peak)
 
 /* ---- BM_Retire ----------------------------------------------------------- */
 
-void BM_Retire_dslab(benchmark::State &state, bool rcu, unsigned max_pending)
+void BM_Retire_dslab(benchmark::State &state, bool rcu, unsigned max_pending, unsigned q_bound)
 {
 	const unsigned slots = unsigned(state.range(0)), mask = slots - 1;
 	struct dslab_cache_args a = {};
@@ -228,6 +231,7 @@ void BM_Retire_dslab(benchmark::State &state, bool rcu, unsigned max_pending)
 		if (rcu) {
 			dslab_rcu_online();
 			dslab_rcu_set_max_pending(max_pending);
+			dslab_rcu_set_quiescent_bound(q_bound);
 		}
 		for (auto _ : state) {
 			for (uint64_t i = 0; i < g_retires; i++) {
@@ -259,6 +263,7 @@ void BM_Retire_dslab(benchmark::State &state, bool rcu, unsigned max_pending)
 		}
 		if (rcu) {
 			dslab_rcu_set_max_pending(0);
+			dslab_rcu_set_quiescent_bound(0);
 			dslab_rcu_offline();
 		}
 	}
@@ -275,6 +280,9 @@ void BM_Retire_dslab(benchmark::State &state, bool rcu, unsigned max_pending)
 	if (max_pending != 0) /* kfree_rcu calls that waited at the bound */
 		state.counters["bound_waits"] =
 			double(st.rcu_max_pending_wait - st0.rcu_max_pending_wait) / sheaves;
+	if (q_bound != 0) /* dslab_quiescent() calls that waited at the bound */
+		state.counters["bound_waits"] =
+			double(st.rcu_quiescent_bound_wait - st0.rcu_quiescent_bound_wait) / sheaves;
 	for (auto &slot : g_slots)
 		if (Obj *last = slot.exchange(nullptr))
 			dslab_free(c, last);
@@ -519,9 +527,10 @@ void register_all()
 	};
 	/* Slots: 1 (one hot pointer) and kMaxSlots (a table). */
 	auto r = [&](benchmark::internal::Benchmark *b) { t(b->Arg(1)->Arg(kMaxSlots)); };
-	r(benchmark::RegisterBenchmark("BM_Retire/dslab_kfree_rcu", BM_Retire_dslab, true, 0u));
-	r(benchmark::RegisterBenchmark("BM_Retire/dslab_kfree_rcu_max4", BM_Retire_dslab, true, 4u));
-	r(benchmark::RegisterBenchmark("BM_Retire/dslab_free", BM_Retire_dslab, false, 0u));
+	r(benchmark::RegisterBenchmark("BM_Retire/dslab_kfree_rcu", BM_Retire_dslab, true, 0u, 0u));
+	r(benchmark::RegisterBenchmark("BM_Retire/dslab_kfree_rcu_max4", BM_Retire_dslab, true, 4u, 0u));
+	r(benchmark::RegisterBenchmark("BM_Retire/dslab_kfree_rcu_q4", BM_Retire_dslab, true, 0u, 4u));
+	r(benchmark::RegisterBenchmark("BM_Retire/dslab_free", BM_Retire_dslab, false, 0u, 0u));
 	r(benchmark::RegisterBenchmark("BM_Retire/qsbr_dq", BM_Retire_qsbr_dq));
 	r(benchmark::RegisterBenchmark("BM_Retire/naive_batch32", BM_Retire_naive_batch32));
 #if DSLAB_BENCH_HAVE_URCU

@@ -125,6 +125,7 @@ struct Options {
 	std::string inject; /* self-test of the soak: a fault it must catch */
 	uint32_t remote = DSLAB_REMOTE_RING; /* how remote frees go home */
 	unsigned rcu_bound = 0; /* dslab_rcu_set_max_pending() 1..N per lcore, 0: none */
+	unsigned rcu_qbound = 0; /* dslab_rcu_set_quiescent_bound() 1..N per lcore, 0: none */
 } g_opt;
 
 /* The library's own tally of a cache's allocations and frees. */
@@ -143,7 +144,7 @@ uint64_t lib_frees_of(const struct dslab_cache_stats &s)
 void usage(const char *prog)
 {
 	printf("usage: %s [--seconds N] [--ops N] [--seed S] [--live N] [--check-ms N] [--remote M]\n"
-	       "       [--rcu-bound N]\n"
+	       "       [--rcu-bound N] [--rcu-qbound N]\n"
 	       "  --seconds N   run N seconds (default 5)\n"
 	       "  --ops N       stop after N operations in all (alone: no time bound;\n"
 	       "                with --seconds: whichever comes first)\n"
@@ -154,6 +155,9 @@ void usage(const char *prog)
 	       "  --rcu-bound N each lcore bounds its rcu sheaves waiting at 1..N\n"
 	       "                (dslab_rcu_set_max_pending; it drops its references before\n"
 	       "                each kfree_rcu/kvfree_rcu, which may then wait); default 0\n"
+	       "  --rcu-qbound N each lcore bounds its rcu sheaves at its dslab_quiescent()\n"
+	       "                calls at 1..N (dslab_rcu_set_quiescent_bound: they may wait,\n"
+	       "                kfree_rcu never does); default 0\n"
 	       "  --inject F    self-test: inject fault F (corrupt, leak, lost-free, foreign,\n"
 	       "                rcu-early)"
 	       "                once on lcore 1; the run must then FAIL\n",
@@ -202,6 +206,8 @@ bool parse_options(int argc, char **argv)
 			g_opt.check_ms = (unsigned)v;
 		} else if (a == "--rcu-bound" && parse_u64(val, &v) && v < 1000) {
 			g_opt.rcu_bound = (unsigned)v;
+		} else if (a == "--rcu-qbound" && parse_u64(val, &v) && v < 1000) {
+			g_opt.rcu_qbound = (unsigned)v;
 		} else if (a == "--remote" && (!strcmp(val, "ring") || !strcmp(val, "direct"))) {
 			g_opt.remote = !strcmp(val, "ring") ? DSLAB_REMOTE_RING : DSLAB_REMOTE_DIRECT;
 		} else if (a == "--inject" && (!strcmp(val, "corrupt") || !strcmp(val, "leak") ||
@@ -1618,6 +1624,12 @@ void set_rcu_bound(Lcore &L)
 	if (g_opt.rcu_bound != 0 &&
 	    dslab_rcu_set_max_pending(1 + L.rng.below(g_opt.rcu_bound)) != 0)
 		error("dslab_rcu_set_max_pending on lcore %u: rte_errno %d", rte_lcore_id(), rte_errno);
+	/* --rcu-qbound: the waits are at dslab_quiescent(), where the lcore
+	 * holds no reference anyway. */
+	if (g_opt.rcu_qbound != 0 &&
+	    dslab_rcu_set_quiescent_bound(1 + L.rng.below(g_opt.rcu_qbound)) != 0)
+		error("dslab_rcu_set_quiescent_bound on lcore %u: rte_errno %d", rte_lcore_id(),
+		      rte_errno);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -1632,6 +1644,7 @@ struct Figures {
 	unsigned dying_at_end = 0;
 	uint64_t peak_pending_all = 0, sum_pending = 0, samples = 0; /* sample_pending() */
 	uint64_t bound_waits = 0; /* rcu_max_pending_wait seen by sample_pending(): at least */
+	uint64_t qbound_waits = 0; /* rcu_quiescent_bound_wait, likewise */
 	uint64_t sum_objects_in_use_checked = 0;
 	uint64_t pause_cycles = 0, pause_max = 0; /* request to resume */
 } g_fig;
@@ -2089,7 +2102,7 @@ double g_elapsed;
 void sample_pending()
 {
 	static dslab_cache *seen_c[kMaxTrack];
-	static uint64_t seen_w[kMaxTrack];
+	static uint64_t seen_w[kMaxTrack], seen_q[kMaxTrack];
 	uint64_t pending = 0;
 	for (unsigned t = 0; t < g_ntrack; t++) {
 		dslab_cache *c = g_track[t].cache.load(std::memory_order_acquire);
@@ -2098,11 +2111,14 @@ void sample_pending()
 			pending += s.objects_pending_rcu;
 			/* --rcu-bound: the waits, per cache instance (a
 			 * re-created cache counts from 0). */
-			if (c != seen_c[t] || s.rcu_max_pending_wait < seen_w[t])
-				seen_w[t] = 0;
+			if (c != seen_c[t] || s.rcu_max_pending_wait < seen_w[t] ||
+			    s.rcu_quiescent_bound_wait < seen_q[t])
+				seen_w[t] = seen_q[t] = 0;
 			g_fig.bound_waits += s.rcu_max_pending_wait - seen_w[t];
+			g_fig.qbound_waits += s.rcu_quiescent_bound_wait - seen_q[t];
 			seen_c[t] = c;
 			seen_w[t] = s.rcu_max_pending_wait;
+			seen_q[t] = s.rcu_quiescent_bound_wait;
 		}
 	}
 	g_fig.peak_pending_all = std::max(g_fig.peak_pending_all, pending);
@@ -2359,6 +2375,10 @@ void print_figures(uint64_t end_bytes)
 		printf("rcu bound: 1..%u sheaves per lcore (dslab_rcu_set_max_pending), kfree_rcu "
 		       "waits at the bound: at least %" PRIu64 " (sampled every ms)\n",
 		       g_opt.rcu_bound, g_fig.bound_waits);
+	if (g_opt.rcu_qbound != 0)
+		printf("rcu quiescent bound: 1..%u sheaves per lcore (dslab_rcu_set_quiescent_bound), "
+		       "dslab_quiescent() waits at the bound: at least %" PRIu64 " (sampled every ms)\n",
+		       g_opt.rcu_qbound, g_fig.qbound_waits);
 	{
 		uint64_t taken = 0, checks = 0, pub = 0, ret = 0;
 		for (auto &L : g_lc) {

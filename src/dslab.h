@@ -166,6 +166,7 @@ struct dslab_cache_stats {
 	X(rcu_reclaimed, "kfree_rcu() objects freed after their grace period") \
 	X(kvfree_rcu_nomem, "headless kvfree_rcu() objects left allocated: no array, caller may not wait") \
 	X(rcu_max_pending_wait, "kfree_rcu()/kvfree_rcu() calls that waited for a grace period at their lcore's dslab_rcu_set_max_pending() bound") \
+	X(rcu_quiescent_bound_wait, "dslab_quiescent() calls that waited for a grace period at their lcore's dslab_rcu_set_quiescent_bound() (counted on the cache of its oldest rcu sheaf)") \
 	X(sheaf_swap, "main and spare sheaves exchanged") \
 	X(barn_get, "full (alloc) or empty (free) sheaves taken from the barn") \
 	X(barn_get_fail, "barn had no sheaf of the kind needed") \

@@ -20,7 +20,9 @@
  * allocated again without touching slabs). A partly filled sheaf is
  * submitted at the lcore's first dslab_quiescent() after rcu_flush_us.
  * kfree_rcu waits for no grace period, unless the lcore asked for a bound
- * on the memory waiting (dslab_rcu_set_max_pending()).
+ * on the memory waiting (dslab_rcu_set_max_pending()); with the bound at
+ * quiescent points (dslab_rcu_set_quiescent_bound()) dslab_quiescent() may
+ * wait instead.
  * Everything else (another socket's object, a cache without sheaves, a
  * caller that is not an online lcore, no empty sheaf to be had) takes the
  * fallback: batches under one token each, behind a short lock, never
@@ -145,13 +147,46 @@ void dslab_rcu_offline(void);
 int dslab_rcu_set_max_pending(unsigned sheaves);
 
 /**
+ * Bound the memory waiting for a grace period on the calling lcore at its
+ * quiescent points: dslab_quiescent() returns only once the lcore's rcu
+ * sheaves holding objects (open ones, one per cache in use, and submitted
+ * ones) number fewer than @p sheaves, waiting for the oldest grace periods
+ * first if need be (reporting the lcore's quiescent state meanwhile; counter
+ * rcu_quiescent_bound_wait; a reader that stops reporting is logged every
+ * rcu_stall_ms). kfree_rcu() itself still never waits, so between two
+ * dslab_quiescent() calls the lcore may open one more sheaf and fill it:
+ * objects waiting stay within @p sheaves sheaves' worth as long as the lcore
+ * retires at most a sheaf's capacity between two reports, and within
+ * that plus what it retires between two reports otherwise.
+ *
+ * Unlike dslab_rcu_set_max_pending(), this needs no promise from the
+ * application: the caller of dslab_quiescent() has just declared that it
+ * holds no reference, so any lcore, reader or writer, may set it. The
+ * price is that dslab_quiescent() may wait while another reader lcore does
+ * not report (a stalled or preempted reader stops this lcore rather than
+ * letting memory grow): do not call dslab_quiescent() while holding a lock
+ * that a reader needs to reach its own quiescent point. Not applied in a
+ * dslab_cache_walk() callback; not bounded: what
+ * dslab_rcu_set_max_pending() does not bound either (fallback objects,
+ * nolock calls, deferred frees). Lifted when a registered thread
+ * unregisters, like dslab_rcu_set_max_pending()'s bound. 0 lifts it.
+ *
+ * @param sheaves  the bound in sheaves; 0: none (the default).
+ * @return 0, or -EINVAL (not an lcore, not initialised).
+ * Thread safety: lcore, for itself.
+ */
+int dslab_rcu_set_quiescent_bound(unsigned sheaves);
+
+/**
  * Report a quiescent state for the calling lcore (if online in the QSBR
  * variable, through dslab_rcu_online() or directly) and do its
  * deferred work: reclaim rcu sheaves whose grace period has passed, submit
  * partly filled ones older than rcu_flush_us, serve a barrier's request,
  * reclaim expired fallback batches, send the lcore's remote batches and
- * take its socket's objects home. With none of that to do, the call is the
- * report and a few loads (about 70 instructions).
+ * take its socket's objects home; and, where the lcore set
+ * dslab_rcu_set_quiescent_bound(), wait until it holds fewer rcu sheaves
+ * than the bound. With none of that to do, the call is the report and a
+ * few loads (about 70 instructions).
  * Thread safety: lcore; on other threads only the deferred work is done.
  */
 void dslab_quiescent(void);

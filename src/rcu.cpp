@@ -63,6 +63,7 @@ struct alignas(RTE_CACHE_LINE_SIZE) RcuLcore {
 	dslab_sheaf *pend_head, *pend_tail;
 	uint32_t open_n, pend_n; /* sheaves in each list */
 	uint32_t max_waiting;    /* dslab_rcu_set_max_pending(); 0: unbounded */
+	uint32_t q_bound;        /* dslab_rcu_set_quiescent_bound(); 0: none */
 	/* Barrier handshake, read by other threads. */
 	alignas(RTE_CACHE_LINE_SIZE) std::atomic<uint64_t> req{0};
 	std::atomic<dslab_cache_impl *> req_cache{nullptr};
@@ -644,16 +645,37 @@ void wait_token(uint64_t t, unsigned self);
  * has its answer after the wait; the two cannot wait for each other, since
  * a barrier reports its caller's quiescent states while it waits.
  */
-__attribute__((noinline)) void wait_for_room(dslab_cache_impl *c, unsigned lc)
+void wait_below(unsigned lc, uint32_t bound)
 {
 	RcuLcore &rl = g_rl[lc];
-	stat_add(c, lc, STAT_rcu_max_pending_wait, 1);
-	while (rl.open_n + rl.pend_n >= rl.max_waiting) {
+	while (rl.open_n + rl.pend_n >= bound) {
 		if (rl.pend_head == nullptr)
 			submit(lc, rl.open_head->cache);
 		wait_token(rl.pend_head->token, lc);
 		reclaim_own(lc, kReclaimOnSubmit);
 	}
+}
+
+__attribute__((noinline)) void wait_for_room(dslab_cache_impl *c, unsigned lc)
+{
+	stat_add(c, lc, STAT_rcu_max_pending_wait, 1);
+	wait_below(lc, g_rl[lc].max_waiting);
+}
+
+/*
+ * dslab_rcu_set_quiescent_bound(): dslab_quiescent() on lcore lc returns
+ * with fewer open and submitted rcu sheaves than the bound. The caller is
+ * quiescent there by definition (it has just reported so), so the wait
+ * needs no promise from the application, unlike wait_for_room()'s; the
+ * lcore reports again while it waits, and a barrier that asks it meanwhile
+ * has its answer after the wait, as there.
+ */
+__attribute__((noinline)) void wait_at_quiescent(unsigned lc)
+{
+	RcuLcore &rl = g_rl[lc];
+	dslab_sheaf *oldest = rl.pend_head != nullptr ? rl.pend_head : rl.open_head;
+	stat_add(oldest->cache, lc, STAT_rcu_quiescent_bound_wait, 1);
+	wait_below(lc, rl.q_bound);
 }
 
 /* Try the lcore's rcu sheaf; false when the object must take the fallback.
@@ -952,8 +974,10 @@ void rcu_lcore_uninit(unsigned lc)
 	/* The id may be given to another thread (rte_thread_register()): it
 	 * must not inherit this one's bound and wait inside its read-side
 	 * sections, reporting quiescent states it is not in. */
-	if (lc < RTE_MAX_LCORE)
+	if (lc < RTE_MAX_LCORE) {
 		g_rl[lc].max_waiting = 0;
+		g_rl[lc].q_bound = 0;
+	}
 }
 
 void rcu_fini()
@@ -1168,6 +1192,15 @@ extern "C" int dslab_rcu_set_max_pending(unsigned sheaves)
 	return 0;
 }
 
+extern "C" int dslab_rcu_set_quiescent_bound(unsigned sheaves)
+{
+	unsigned lc = rte_lcore_id();
+	if (g_v == nullptr || lc >= RTE_MAX_LCORE)
+		return fail(EINVAL);
+	g_rl[lc].q_bound = sheaves;
+	return 0;
+}
+
 extern "C" void dslab_rcu_offline(void)
 {
 	BusyScope busy;
@@ -1216,6 +1249,8 @@ __attribute__((noinline)) void quiescent_work(unsigned lc)
 		}
 		if (rl.pend_head != nullptr)
 			reclaim_own(lc, kReclaimOnQuiescent);
+		if (unlikely(rl.q_bound != 0) && rl.open_n + rl.pend_n >= rl.q_bound && !in_walk())
+			wait_at_quiescent(lc);
 	}
 	poll_global(lc, false);
 }

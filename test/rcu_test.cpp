@@ -717,9 +717,14 @@ struct HoldResult {
 	uint64_t cap, retired, at_release, held_peak, bad, waits, pending_after;
 };
 
-HoldResult hold_run(unsigned bound, const char *name)
+/* The writer bounded (bound != 0) by dslab_rcu_set_max_pending(), or with
+ * at_quiescent by dslab_rcu_set_quiescent_bound(). */
+HoldResult hold_run(unsigned bound, const char *name, bool at_quiescent = false)
 {
 	HoldResult r{};
+	auto waits_of = [at_quiescent](const struct dslab_cache_stats &st) {
+		return at_quiescent ? st.rcu_quiescent_bound_wait : st.rcu_max_pending_wait;
+	};
 	dslab_cache *c = dslab_cache_create(name, sizeof(Obj), nullptr);
 	EXPECT_NE(c, nullptr);
 	if (c == nullptr)
@@ -759,7 +764,7 @@ HoldResult hold_run(unsigned bound, const char *name)
 		 * which it must not go on. Unbounded (or a writer that never
 		 * waits): until it retired all. */
 		while (!stop.load(std::memory_order_acquire) && rte_get_timer_cycles() < deadline &&
-		       retired.load() < n && (bound == 0 || stats_of(c).rcu_max_pending_wait == 0))
+		       retired.load() < n && (bound == 0 || waits_of(stats_of(c)) == 0))
 			check();
 		const uint64_t until = rte_get_timer_cycles() + (bound != 0 ? hz / 20 : 0);
 		while (rte_get_timer_cycles() < until)
@@ -784,7 +789,10 @@ HoldResult hold_run(unsigned bound, const char *name)
 		slot.store(first, std::memory_order_release);
 		dslab_test::wait_for(held, 1);
 		dslab_rcu_online();
-		EXPECT_EQ(dslab_rcu_set_max_pending(bound), 0);
+		if (at_quiescent)
+			EXPECT_EQ(dslab_rcu_set_quiescent_bound(bound), 0);
+		else
+			EXPECT_EQ(dslab_rcu_set_max_pending(bound), 0);
 		for (uint64_t i = 2; i < n + 2; i++) {
 			auto *o = static_cast<Obj *>(dslab_alloc(c, 0));
 			if (o == nullptr) {
@@ -799,6 +807,7 @@ HoldResult hold_run(unsigned bound, const char *name)
 				dslab_quiescent();
 		}
 		EXPECT_EQ(dslab_rcu_set_max_pending(0), 0);
+		EXPECT_EQ(dslab_rcu_set_quiescent_bound(0), 0);
 		dslab_rcu_offline();
 		return 0;
 	};
@@ -810,7 +819,7 @@ HoldResult hold_run(unsigned bound, const char *name)
 			/* A barrier while the writer waits: it needs the writer's
 			 * answer, which comes after the wait, which needs the
 			 * reader. */
-			while (stats_of(c).rcu_max_pending_wait == 0 && retired.load() < n &&
+			while (waits_of(stats_of(c)) == 0 && retired.load() < n &&
 			       rte_get_timer_cycles() < deadline)
 				sched_yield();
 			dslab_rcu_barrier_on_cache(c);
@@ -825,7 +834,11 @@ HoldResult hold_run(unsigned bound, const char *name)
 	r.held_peak = held_peak.load();
 	r.bad = bad.load();
 	struct dslab_cache_stats st = stats_of(c);
-	r.waits = st.rcu_max_pending_wait;
+	r.waits = waits_of(st);
+	if (!at_quiescent)
+		EXPECT_EQ(st.rcu_quiescent_bound_wait, 0u) << "dslab_quiescent() waited unbounded";
+	else
+		EXPECT_EQ(st.rcu_max_pending_wait, 0u) << "kfree_rcu() waited";
 	dslab_kfree_rcu(slot.exchange(nullptr), rh);
 	dslab_rcu_barrier();
 	st = stats_of(c);
@@ -856,6 +869,72 @@ TEST(Rcu, WithoutMaxPendingTheWriterNeverWaits)
 	EXPECT_EQ(r.at_release, 7 * r.cap) << "the writer waited for the reader";
 	EXPECT_EQ(r.held_peak, 7 * r.cap) << "everything retired waits while the reader holds";
 	EXPECT_EQ(r.pending_after, 0u);
+}
+
+/* The bound at quiescent points: kfree_rcu never waits, dslab_quiescent()
+ * does (the writer reports every 64 retires, under a sheaf's capacity), so
+ * the objects waiting stay within the bound while the reader holds, and
+ * the reader's object is never reused under it. */
+TEST(Rcu, QuiescentBoundWaitsInDslabQuiescentWhileAReaderHolds)
+{
+	const unsigned bound = 3;
+	HoldResult r = hold_run(bound, "rcu_qbound", true);
+	ASSERT_NE(r.cap, 0u);
+	EXPECT_EQ(r.bad, 0u) << "the reader's object was reused under it";
+	EXPECT_EQ(r.retired, 7 * r.cap);
+	EXPECT_GE(r.waits, 1u);
+	EXPECT_LE(r.at_release, bound * r.cap) << "retired past the bound while the reader held";
+	EXPECT_LE(r.held_peak, bound * r.cap) << "waiting objects over the bound";
+	EXPECT_EQ(r.pending_after, 0u);
+}
+
+/* Only dslab_quiescent() waits at that bound: kfree_rcu goes on past it,
+ * and the count is of every cache's sheaves. The lcore is the only online
+ * one: the report passes every grace period started before it, so what
+ * remains over the bound are open sheaves, which the wait submits, oldest
+ * first, and waits for (its own reports end each wait). */
+TEST(Rcu, QuiescentBoundLetsKfreeRcuGoOnAndWaitsAtTheReport)
+{
+	dslab_cache *a = dslab_cache_create("rcu_qb_a", 64, nullptr);
+	dslab_cache *b = dslab_cache_create("rcu_qb_b", 64, nullptr);
+	dslab_cache *c = dslab_cache_create("rcu_qb_c", 64, nullptr);
+	ASSERT_TRUE(a != nullptr && b != nullptr && c != nullptr);
+	ASSERT_EQ(dslab_rcu_online(), 0);
+	ASSERT_EQ(dslab_rcu_set_quiescent_bound(2), 0);
+	for (dslab_cache *x : {a, b, c}) /* three open sheaves */
+		dslab_kvfree_rcu(dslab_alloc(x, 0));
+	uint64_t waits = 0, pending = 0;
+	for (dslab_cache *x : {a, b, c}) {
+		waits += stats_of(x).rcu_quiescent_bound_wait + stats_of(x).rcu_max_pending_wait;
+		pending += stats_of(x).objects_pending_rcu;
+	}
+	EXPECT_EQ(waits, 0u) << "kfree_rcu waited";
+	EXPECT_EQ(pending, 3u);
+	dslab_quiescent();
+	EXPECT_EQ(stats_of(a).rcu_quiescent_bound_wait, 1u) << "counted on the oldest sheaf's cache";
+	EXPECT_EQ(stats_of(b).rcu_quiescent_bound_wait + stats_of(c).rcu_quiescent_bound_wait, 0u);
+	EXPECT_EQ(stats_of(a).objects_pending_rcu, 0u) << "the oldest two submitted and reclaimed";
+	EXPECT_EQ(stats_of(b).objects_pending_rcu, 0u);
+	EXPECT_EQ(stats_of(c).objects_pending_rcu, 1u) << "one sheaf left: under the bound";
+	/* Under the bound: a report does not wait. */
+	dslab_quiescent();
+	EXPECT_EQ(stats_of(a).rcu_quiescent_bound_wait + stats_of(c).rcu_quiescent_bound_wait, 1u);
+	/* Lifted: three sheaves again, no wait. */
+	ASSERT_EQ(dslab_rcu_set_quiescent_bound(0), 0);
+	for (dslab_cache *x : {a, b})
+		dslab_kvfree_rcu(dslab_alloc(x, 0));
+	dslab_quiescent();
+	waits = 0;
+	for (dslab_cache *x : {a, b, c})
+		waits += stats_of(x).rcu_quiescent_bound_wait;
+	EXPECT_EQ(waits, 1u);
+	dslab_rcu_offline();
+	dslab_rcu_barrier();
+	for (dslab_cache *x : {a, b, c}) {
+		EXPECT_EQ(stats_of(x).objects_pending_rcu + stats_of(x).objects_in_use, 0u);
+		EXPECT_EQ(stats_of(x).rcu_max_pending_wait, 0u);
+		dslab_cache_destroy(x);
+	}
 }
 
 /* The bound counts every cache's open sheaf: with more caches in use than
@@ -949,6 +1028,7 @@ TEST(Rcu, MaxPendingIsNotInheritedByTheNextThreadOfAnLcoreId)
 		first = rte_lcore_id();
 		EXPECT_EQ(dslab_rcu_online(), 0);
 		EXPECT_EQ(dslab_rcu_set_max_pending(1), 0);
+		EXPECT_EQ(dslab_rcu_set_quiescent_bound(1), 0);
 		dslab_rcu_offline();
 		rte_thread_unregister();
 	}).join();
@@ -959,6 +1039,7 @@ TEST(Rcu, MaxPendingIsNotInheritedByTheNextThreadOfAnLcoreId)
 		/* Two open sheaves: a bound of 1 would wait before the second. */
 		dslab_kvfree_rcu(dslab_alloc(a, 0));
 		dslab_kvfree_rcu(dslab_alloc(b, 0));
+		dslab_quiescent(); /* a quiescent bound of 1 would wait here */
 		dslab_rcu_offline();
 		rte_thread_unregister();
 	}).join();
@@ -966,6 +1047,8 @@ TEST(Rcu, MaxPendingIsNotInheritedByTheNextThreadOfAnLcoreId)
 	ASSERT_EQ(second, first) << "DPDK gives a released non-EAL lcore id to the next thread";
 	EXPECT_EQ(stats_of(a).rcu_max_pending_wait + stats_of(b).rcu_max_pending_wait, 0u)
 		<< "the second thread waited under the first one's bound";
+	EXPECT_EQ(stats_of(a).rcu_quiescent_bound_wait + stats_of(b).rcu_quiescent_bound_wait, 0u)
+		<< "the second thread waited under the first one's quiescent bound";
 	dslab_rcu_barrier();
 	for (dslab_cache *x : {a, b}) {
 		EXPECT_EQ(stats_of(x).objects_pending_rcu + stats_of(x).objects_in_use, 0u);
